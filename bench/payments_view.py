@@ -1,0 +1,404 @@
+"""The Payments view over 1,000,000 payments, beside Qt's own QSqlQueryModel in a QTableView,
+on SQLite and on Postgres.
+
+Each database is seeded once with ``paydesk --database URL demo --payments 1000000`` and kept
+(a database that already has payments is reused). Each database is measured in a process of its
+own; in it, the Paydesk view and then the QSqlQueryModel view run over the same database, and the
+script prints for both, as medians of ``--runs`` runs:
+
+- open: from building the view to its first rows painted,
+- search by exact payment id and by exact order id (what Enter in the search box starts),
+- status filter change,
+- next page on scroll (scroll to the bottom until the new rows are painted),
+- process RSS after each side (the Paydesk side runs first),
+
+with the ratio Paydesk / QSqlQueryModel and the budgets (DESIGN.md §7): first rows ≤ 40 ms,
+search ≤ 10 ms, status filter ≤ 40 ms, next page ≤ 10 ms, RSS ≤ 200 MB, and on SQLite no slower
+than QSqlQueryModel on any time figure.
+
+    /work/venv/bin/python bench/payments_view.py [--only sqlite|postgres] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+PAYMENTS = 1_000_000
+SQLITE_FILE = Path("/tmp/paydesk-bench/payments.sqlite3")
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+PG_DATABASE = "paydesk_bench_payments"
+PAYDESK = Path(sys.executable).with_name("paydesk")
+SIZE = (1280, 760)
+QSQL_COLUMNS = (
+    "id, created_at, merchant_id, order_id, customer_email, customer_vpa, method, amount, "
+    "currency, status, refunded_amount"
+)
+BUDGET_MS = {"open": 40.0, "search id": 10.0, "search order": 10.0, "status": 40.0, "next": 10.0}
+BUDGET_RSS_MB = 200.0
+
+
+def database_url(kind: str) -> str:
+    if kind == "sqlite":
+        SQLITE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{SQLITE_FILE}"
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,))
+        if found.fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+    return f"{PG_SERVER}/{PG_DATABASE}"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ensure_seeded(url: str) -> int:
+    from sqlalchemy import text
+
+    from core.db import open_database
+    from core.migrate import upgrade
+
+    db = open_database(url)
+    upgrade(db)
+    with db.read() as s:
+        count = s.execute(text("SELECT count(*) FROM payments")).scalar_one()
+    db.dispose()
+    if count:
+        print(f"  reusing {count:,} payments")
+        return int(count)
+    start = time.perf_counter()
+    subprocess.run(
+        [str(PAYDESK), "--database", url, "demo", "--payments", str(PAYMENTS)], check=True
+    )
+    print(f"  seeded {PAYMENTS:,} payments in {time.perf_counter() - start:.1f} s")
+    return PAYMENTS
+
+
+# -- waiting for paint -------------------------------------------------------------------------
+
+
+class Painted:
+    """Watches viewports: after ``arm(cond)``, ``wait()`` runs the event loop until a viewport
+    has painted while ``cond()`` held, and returns the time right after that paint.
+
+    The wait is a real ``QEventLoop.exec()``, so the UI thread sleeps in Qt between events as
+    it does in the app (a Python polling loop would hold the GIL against the pool threads)."""
+
+    def __init__(self, app: Any) -> None:
+        from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+
+        self.app = app
+        self.loop = QEventLoop()
+        self.flag = False
+        self.cond: Callable[[], bool] = lambda: True
+        outer = self
+
+        class Filter(QObject):
+            def eventFilter(self, _obj: Any, event: Any) -> bool:
+                # Only a paint of the rows asked for counts (not one of the previous state).
+                if event.type() == QEvent.Type.Paint and not outer.flag and outer.cond():
+                    outer.flag = True
+                    # Runs once this paint (and the rest of the window's) has finished.
+                    QTimer.singleShot(0, outer.loop.quit)
+                return False
+
+        self.filter = Filter()
+        self.timer = QTimer()
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.loop.quit)
+
+    def watch(self, viewport: Any) -> None:
+        viewport.installEventFilter(self.filter)
+
+    def arm(self, cond: Callable[[], bool]) -> None:
+        self.flag = False
+        self.cond = cond
+
+    def wait(self, timeout: float = 30.0) -> float:
+        self.timer.start(int(timeout * 1000))
+        if not self.flag:
+            self.loop.exec()
+        self.timer.stop()
+        done = time.perf_counter()
+        if not self.flag:
+            raise TimeoutError("the view did not paint in time")
+        return done
+
+
+def settle(app: Any) -> None:
+    for _ in range(5):
+        app.processEvents()
+    gc.collect()
+
+
+# -- Paydesk -----------------------------------------------------------------------------------
+
+
+def measure_paydesk(app: Any, url: str, picks: dict[str, list[str]], runs: int) -> dict:
+    from core.context import Context
+    from core.db import open_database
+    from desktop.payments_view import PaymentsView
+    from desktop.tasks import TaskRunner
+    from desktop.views import AppServices
+
+    db = open_database(url)
+    services = AppServices(ctx=Context(db=db), runner=TaskRunner())
+    painted = Painted(app)
+    out: dict[str, list[float]] = {k: [] for k in BUDGET_MS}
+
+    def open_view() -> tuple[PaymentsView, float]:
+        holder: dict[str, PaymentsView] = {}
+        painted.arm(lambda: "v" in holder and holder["v"].model.rowCount() > 0)
+        start = time.perf_counter()
+        view = holder["v"] = PaymentsView(services)
+        painted.watch(view.table.viewport())
+        view.resize(*SIZE)
+        view.show()
+        done = painted.wait()
+        return view, (done - start) * 1000
+
+    loads = {"n": 0}
+
+    def run_query(view: PaymentsView, change: Callable[[], None]) -> float:
+        seen = loads["n"]
+        painted.arm(lambda: loads["n"] > seen)
+        start = time.perf_counter()
+        change()
+        done = painted.wait()
+        return (done - start) * 1000
+
+    for i in range(runs + 1):  # the first run warms imports, the pool and statement caches
+        view, ms = open_view()
+        if i:
+            out["open"].append(ms)
+        view.close()
+        view.deleteLater()
+        settle(app)
+
+    view, _ = open_view()
+    view.loaded.connect(lambda _n: loads.__setitem__("n", loads["n"] + 1))
+    for i in range(runs):
+        for key, values in (("search id", picks["ids"]), ("search order", picks["orders"])):
+
+            def search(text: str = values[i % len(values)]) -> None:
+                view.search.setText(text)
+                view.apply_filters()  # what Enter does (typing waits for a pause first)
+
+            out[key].append(run_query(view, search))
+        view.search.blockSignals(True)
+        view.search.clear()
+        view.search.blockSignals(False)
+        combo = view.status_combo
+        for status in ("failed", "pending"):
+            out["status"].append(
+                run_query(view, lambda s=status, c=combo: c.setCurrentIndex(c.findData(s)))
+            )
+        run_query(view, lambda: view.status_combo.setCurrentIndex(0))
+
+    for _ in range(runs):
+        before = view.model.rowCount()
+        painted.arm(lambda b=before: view.model.rowCount() > b)
+        start = time.perf_counter()
+        view.table.scrollToBottom()
+        done = painted.wait()
+        out["next"].append((done - start) * 1000)
+    rss = rss_mb()
+    view.close()
+    view.deleteLater()
+    settle(app)
+    services.runner.wait()
+    db.dispose()
+    return {"times": out, "rss": rss}
+
+
+# -- QSqlQueryModel --------------------------------------------------------------------------------
+
+
+def open_qsql(kind: str) -> Any:
+    from PySide6.QtSql import QSqlDatabase
+
+    if kind == "sqlite":
+        db = QSqlDatabase.addDatabase("QSQLITE", "bench")
+        db.setDatabaseName(str(SQLITE_FILE))
+    else:
+        db = QSqlDatabase.addDatabase("QPSQL", "bench")
+        db.setHostName("127.0.0.1")
+        db.setPort(5432)
+        db.setUserName("postgres")
+        db.setDatabaseName(PG_DATABASE)
+    if not db.open():
+        raise SystemExit(f"QSqlDatabase did not open: {db.lastError().text()}")
+    return db
+
+
+def measure_qsql(app: Any, kind: str, picks: dict[str, list[str]], runs: int) -> dict:
+    from PySide6.QtSql import QSqlQueryModel
+    from PySide6.QtWidgets import QTableView
+
+    db = open_qsql(kind)
+    painted = Painted(app)
+    out: dict[str, list[float]] = {k: [] for k in BUDGET_MS}
+    order = "ORDER BY created_at DESC, id DESC"
+
+    def sql(where: str = "") -> str:
+        return f"SELECT {QSQL_COLUMNS} FROM payments {where} {order}"
+
+    def open_view() -> tuple[QTableView, QSqlQueryModel, float]:
+        painted.arm(lambda: True)
+        start = time.perf_counter()
+        model = QSqlQueryModel()
+        model.setQuery(sql(), db)
+        view = QTableView()
+        view.setModel(model)
+        painted.watch(view.viewport())
+        view.resize(*SIZE)
+        view.show()
+        done = painted.wait()
+        assert model.rowCount() > 0, model.lastError().text()
+        return view, model, (done - start) * 1000
+
+    def run_query(model: QSqlQueryModel, text: str) -> float:
+        painted.arm(lambda: True)  # setQuery is synchronous: the next paint shows its rows
+        start = time.perf_counter()
+        model.setQuery(text, db)
+        done = painted.wait()
+        return (done - start) * 1000
+
+    for i in range(runs + 1):
+        view, model, ms = open_view()
+        if i:
+            out["open"].append(ms)
+        view.close()
+        view.deleteLater()
+        del model
+        settle(app)
+
+    view, model, _ = open_view()
+    for i in range(runs):
+        out["search id"].append(run_query(model, sql(f"WHERE id = '{picks['ids'][i % 5]}'")))
+        out["search order"].append(
+            run_query(model, sql(f"WHERE order_id = '{picks['orders'][i % 5]}'"))
+        )
+        for status in ("failed", "pending"):
+            out["status"].append(run_query(model, sql(f"WHERE status = '{status}'")))
+    run_query(model, sql())
+    shown = 0
+    for _ in range(runs):
+        before = model.rowCount()
+        if model.canFetchMore():
+            painted.arm(lambda b=before: model.rowCount() > b)
+            start = time.perf_counter()
+            view.scrollToBottom()
+        else:
+            # QPSQL knows the size of the result, so every row was read with the query:
+            # the next page is only a scroll to rows already in memory.
+            shown = min(before - 1, shown + 256)
+            painted.arm(lambda: True)
+            start = time.perf_counter()
+            view.scrollTo(model.index(shown, 0))
+        done = painted.wait()
+        out["next"].append((done - start) * 1000)
+    rss = rss_mb()
+    view.close()
+    return {"times": out, "rss": rss}
+
+
+# -- one database ------------------------------------------------------------------------------
+
+
+def picks_for(url: str) -> dict[str, list[str]]:
+    """Five payments spread over the id space (chosen untimed)."""
+    from sqlalchemy import select
+
+    from core.db import open_database
+    from core.models import Payment
+
+    db = open_database(url)
+    ids, orders = [], []
+    with db.read() as s:
+        for start in ("pay_A", "pay_M", "pay_f", "pay_s", "pay_9"):
+            row = s.execute(
+                select(Payment.id, Payment.order_id)
+                .where(Payment.id > start)
+                .order_by(Payment.id)
+                .limit(1)
+            ).one()
+            ids.append(row.id)
+            orders.append(row.order_id)
+    db.dispose()
+    return {"ids": ids, "orders": orders}
+
+
+def run_one(kind: str, runs: int) -> None:
+    url = database_url(kind)
+    print(f"\n== {kind}")
+    ensure_seeded(url)
+    picks = picks_for(url)
+    from desktop.app import make_application
+
+    app = make_application()
+    base = rss_mb()
+    paydesk = measure_paydesk(app, url, picks, runs)
+    qsql = measure_qsql(app, kind, picks, runs)
+    print(f"  process RSS before either view: {base:.0f} MB")
+    print(f"  {'figure':<16}{'Paydesk':>10}{'QSqlQueryModel':>16}{'ratio':>8}   budget")
+    failures = []
+    for key, budget in BUDGET_MS.items():
+        p = statistics.median(paydesk["times"][key])
+        q = statistics.median(qsql["times"][key])
+        ok = p <= budget and (kind != "sqlite" or p <= q)
+        if not ok:
+            failures.append(key)
+        mark = "ok" if ok else "OVER"
+        print(f"  {key:<16}{p:>8.1f}ms{q:>14.1f}ms{p / q:>8.2f}   ≤ {budget:.0f} ms {mark}")
+    p_rss, q_rss = paydesk["rss"], qsql["rss"]
+    mark = "ok" if p_rss <= BUDGET_RSS_MB else "OVER"
+    print(
+        f"  {'RSS after':<16}{p_rss:>8.0f}MB{q_rss:>14.0f}MB{p_rss / q_rss:>8.2f}"
+        f"   ≤ {BUDGET_RSS_MB:.0f} MB {mark}"
+    )
+    print(
+        "  (RSS is the whole process after each side; QSqlQueryModel runs second, so its figure"
+        " includes what Paydesk's side left)"
+    )
+    if failures:
+        print(f"  over budget: {', '.join(failures)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("sqlite", "postgres"))
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--child", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_one(args.child, args.runs)
+        return
+    for kind in ("sqlite", "postgres"):
+        if args.only and kind != args.only:
+            continue
+        # A process per database, so one's memory and caches do not count for the other.
+        subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--runs", str(args.runs)], check=True
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""``paydesk db upgrade`` and ``paydesk db copy``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from core import dbcopy, dburl
+from core.cli.common import database_url, print_table
+from core.db import open_database
+from core.errors import Refused
+from core.migrate import head_revision, upgrade
+from core.money import format_money
+
+COPY_HELP = """\
+Copy every table from one database to another, for instance a standalone file into the
+shared Postgres. The target is migrated to this app's schema first; the source is only read
+(it must already be at this app's schema). Everything written to the target is ONE
+transaction: if anything fails, is cancelled or does not add up, the target is left exactly
+as it was. At the end, row counts per table and money totals per table per currency are
+compared with the source; any difference is an error and nothing is kept. The target gets
+one audit event recording the move.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    db = sub.add_parser("db", help="database schema and moves")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = dbsub.add_parser("upgrade", help="migrate the database to this app's schema")
+    up.set_defaults(func=run_upgrade)
+    cp = dbsub.add_parser(
+        "copy",
+        help="copy all data into another database (one transaction)",
+        description=COPY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cp.add_argument("--from", dest="source", required=True, metavar="URL", help="copy from")
+    cp.add_argument("--to", dest="target", required=True, metavar="URL", help="copy into")
+    cp.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the data a non-empty target holds (asks first at a terminal)",
+    )
+    cp.add_argument("--yes", action="store_true", help="do not ask before replacing (--force)")
+    cp.set_defaults(func=run_copy)
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    db = open_database(database_url(args))
+    try:
+        changed = upgrade(db)
+        print(
+            f"{db.target.masked()}: migrated to schema {head_revision()}."
+            if changed
+            else f"{db.target.masked()}: already at schema {head_revision()}."
+        )
+    finally:
+        db.dispose()
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    if args.force and not args.yes:
+        _confirm_replace(args.target)
+    progress = ProgressLine(sys.stderr)
+    try:
+        report = dbcopy.copy_database(args.source, args.target, force=args.force, progress=progress)
+    finally:
+        progress.finish()
+    print(
+        f"Copied {report.rows:,} rows from {report.source} to {report.target} "
+        f"in {report.seconds:.1f} s."
+    )
+    rows = [
+        [
+            t.name,
+            f"{t.rows:,}",
+            ", ".join(format_money(v, c) for c, v in sorted(t.totals.items())),
+        ]
+        for t in report.tables
+    ]
+    print_table(["table", "rows", "totals"], rows, right={1})
+    if report.replaced_rows:
+        print(f"{report.replaced_rows:,} rows that the target held before were replaced.")
+    print("Row counts and money totals match the source.")
+    return 0
+
+
+def _confirm_replace(target_url: str) -> None:
+    """--force without --yes: ask at a terminal, refuse elsewhere (scripts must say --yes)."""
+    holdings = dbcopy.target_holdings(target_url)
+    if not holdings:
+        return
+    what = f"{dburl.parse(target_url).masked()} holds {dbcopy.describe_holdings(holdings)}"
+    if not sys.stdin.isatty():
+        raise Refused(f"{what}; add --yes to replace it without being asked.")
+    answer = input(f"{what}. Replace all of it? Type yes to continue: ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Refused("Nothing was copied; the target was left as it was.")
+
+
+class ProgressLine:
+    """``payments 420,000/1,000,000`` as one updating line at a terminal; one line per
+    finished table otherwise (logs and pipes)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.shown = False
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        line = f"{table} {done:,}/{total:,}"
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{line}")
+            self.stream.flush()
+            self.shown = True
+        elif done == total:
+            self.stream.write(line + "\n")
+
+    def finish(self) -> None:
+        """Clear the updating line so the summary (or the error) starts on a clean line."""
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

@@ -1,0 +1,118 @@
+"""``paydesk health [--json]``: is anything wrong right now? For cron and monitoring agents.
+
+Exit 0 when healthy, 1 when a threshold (policy ``health_*``) is crossed, 2 when the
+database cannot be reached. Nothing is written, and the schema is not migrated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+
+from core import dburl, settings
+from core.clock import system_clock
+from core.db import Database, open_database
+from core.errors import DatabaseUnavailable
+from core.health import HealthReport, age_text, check, unreachable
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "health", help="check the database, jobs and queues (exit 0 ok, 1 problem, 2 unreachable)"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_health)
+
+
+def run_health(args: argparse.Namespace) -> int:
+    now = system_clock.now()
+    # Not core.cli.common: it loads Alembic, which this command does without.
+    url = settings.resolve_database_url(args.database, demo=args.demo)
+    target = dburl.parse(url)
+    mode = "standalone" if target.is_sqlite else "shared"
+    path = target.sqlite_path
+    if path is not None and not path.exists():
+        # Opening would create an empty file; a health check must not.
+        report = unreachable(
+            target.masked(), mode, f"The database file {path} does not exist.", now
+        )
+    else:
+        try:
+            db = _open(url)
+        except DatabaseUnavailable as exc:
+            report = unreachable(target.masked(), mode, exc.message, now)
+        else:
+            try:
+                report = check(db, now)
+            finally:
+                db.dispose()
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_text(report)
+    return report.exit_code
+
+
+def _open(url: str) -> Database:
+    """Connect; the keyring is asked only when the server wants a password the URL lacks
+    (loading it would cost a fifth of this command's time budget)."""
+    try:
+        return open_database(url, pool_size=1, use_keyring=False)
+    except DatabaseUnavailable as exc:
+        if "password" not in exc.message:
+            raise
+    return open_database(url, pool_size=1)
+
+
+def _when(report: HealthReport, at: datetime | None) -> str:
+    if at is None:
+        return "never"
+    delta = report.checked_at - at
+    if delta.total_seconds() >= 0:
+        return f"{age_text(delta)} ago"
+    return f"in {age_text(-delta)}"
+
+
+def _print_text(report: HealthReport) -> None:
+    headline = {"healthy": "healthy", "unhealthy": "UNHEALTHY", "unreachable": "UNREACHABLE"}
+    print(f"Paydesk health: {headline[report.status]} ({report.database}, {report.mode})")
+    if report.reachable:
+        print(f"  database   round trip {report.round_trip_ms:.1f} ms")
+        print(
+            f"  schema     {report.schema_revision or 'none'} (this Paydesk: {report.app_revision})"
+        )
+        for t in report.tasks:
+            state = "LATE" if t.late else ("ERROR" if t.erroring else "ok")
+            print(
+                f"  task       {t.task}: {state}, last run {_when(report, t.last_run_at)}"
+                f" by {t.client_id}, next {_when(report, t.next_run_at)}"
+                + (f" — {t.message}" if t.message else "")
+            )
+        if not report.tasks:
+            print("  tasks      no copy has recorded a task run yet")
+        age = report.webhook_backlog_age
+        print(
+            f"  webhooks   {report.webhook_backlog:,} deliveries due"
+            + (f", the oldest for {age_text(age)}" if age is not None else "")
+        )
+        age = report.refund_oldest_age
+        print(
+            f"  refunds    {report.refunds_awaiting:,} awaiting approval"
+            + (f", the oldest for {age_text(age)}" if age is not None else "")
+        )
+        for e in report.disabled_endpoints:
+            print(
+                f"  endpoint   {e.name} ({e.merchant_id}) disabled: {e.reason or 'no reason given'}"
+            )
+        print(
+            f"  copies     {len(report.copies_online)} online"
+            + "".join(
+                f"\n             {c.host} ({c.user}, {c.kind} {c.version}), seen {_when(report, c.last_seen)}"
+                for c in report.copies_online
+            )
+        )
+    for problem in report.problems:
+        print(f"  problem    {problem}")

@@ -1,0 +1,73 @@
+"""``paydesk payments list``."""
+
+from __future__ import annotations
+
+import argparse
+
+from core import payments
+from core.cli.common import open_context, positive_int, print_json, print_table
+from core.money import format_money
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("payments", help="find payments")
+    psub = p.add_subparsers(dest="payments_command", metavar="ACTION", required=True)
+    ls = psub.add_parser("list", help="list payments, newest first")
+    add_filter_arguments(ls)
+    ls.add_argument(
+        "--limit", type=positive_int, default=100, help="at most this many (default 100)"
+    )
+    ls.add_argument("--json", action="store_true", help="print a JSON array")
+    ls.set_defaults(func=run_list)
+
+
+def add_filter_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--status", choices=payments.STATUSES)
+    p.add_argument("--merchant", metavar="ID")
+    p.add_argument("--method", choices=payments.METHODS)
+    p.add_argument(
+        "--search", metavar="Q", help="payment id, order id, or start of customer email/VPA"
+    )
+    p.add_argument("--sort", choices=payments.SORTS, default="created")
+
+
+def filter_from(args: argparse.Namespace) -> payments.PaymentFilter:
+    return payments.PaymentFilter(
+        status=args.status,
+        merchant_id=args.merchant,
+        method=args.method,
+        search=args.search,
+        sort=args.sort,
+    ).validated()
+
+
+def run_list(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    try:
+        f = filter_from(args)
+        with ctx.db.read() as session:
+            rows = payments.page(session, f, limit=args.limit)
+            names = payments.merchant_names(session)
+    finally:
+        ctx.db.dispose()
+    if args.json:
+        print_json([payments.row_as_json(r) for r in rows])
+        return 0
+    print_table(
+        ["created", "id", "merchant", "order", "method", "amount", "status", "refunded"],
+        [
+            [
+                r.created_at.strftime("%Y-%m-%d %H:%M"),
+                r.id,
+                names.get(r.merchant_id, r.merchant_id),
+                r.order_id,
+                r.method,
+                format_money(r.amount, r.currency),
+                r.status,
+                format_money(r.refunded_amount, r.currency) if r.refunded_amount else "",
+            ]
+            for r in rows
+        ],
+        right={5, 7},
+    )
+    return 0

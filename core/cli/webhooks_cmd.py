@@ -1,0 +1,241 @@
+"""``paydesk webhooks list|show|retry|test``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+from core import webhooks
+from core.cli.common import open_context, positive_int, print_json, print_table
+from core.errors import InputError, Refused
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("webhooks", help="webhook deliveries: find, inspect, retry, test")
+    wsub = p.add_subparsers(dest="webhooks_command", metavar="ACTION", required=True)
+
+    ls = wsub.add_parser("list", help="list deliveries, newest first")
+    ls.add_argument("--status", choices=webhooks.STATUSES)
+    _add_scope(ls)
+    ls.add_argument("--search", metavar="ID", help="a log id (msg_…) or a payment/refund id")
+    ls.add_argument("--limit", type=positive_int, default=100, help="at most this many (100)")
+    ls.add_argument("--json", action="store_true", help="print a JSON array")
+    ls.set_defaults(func=run_list)
+
+    show = wsub.add_parser("show", help="one delivery with its payload and attempts")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=run_show)
+
+    rt = wsub.add_parser(
+        "retry",
+        help="retry deliveries by id, or every failed one matching a filter",
+        description="Retry named deliveries (a new round, due now), or with --failed every "
+        "failed delivery matching the filter: the count is shown first.",
+    )
+    rt.add_argument("ids", nargs="*", metavar="ID")
+    rt.add_argument("--failed", action="store_true", help="retry failed deliveries by filter")
+    _add_scope(rt)
+    rt.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rt.add_argument("--json", action="store_true")
+    rt.set_defaults(func=run_retry)
+
+    test = wsub.add_parser("test", help="send a test.ping to a merchant's endpoint")
+    test.add_argument("--merchant", metavar="ID", required=True)
+    test.add_argument(
+        "--no-wait", action="store_true", help="queue it for the dispatcher instead of sending now"
+    )
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(func=run_test)
+
+
+def _add_scope(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--merchant", metavar="ID")
+    p.add_argument("--event", metavar="NAME", help="e.g. payment.captured")
+    p.add_argument("--since", metavar="TIME", help="created at or after (ISO 8601, UTC)")
+    p.add_argument("--until", metavar="TIME", help="created before (ISO 8601, UTC)")
+
+
+def parse_time(text: str | None, what: str) -> datetime | None:
+    """ISO 8601 date or date-time; without an offset it is UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"{text!r} is not a time for {what}; use ISO 8601 like 2026-01-15 or 2026-01-15T09:30."
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _filter(args: argparse.Namespace, status: str | None) -> webhooks.WebhookFilter:
+    return webhooks.WebhookFilter(
+        status=status,
+        merchant_id=args.merchant,
+        event=args.event,
+        created_from=parse_time(args.since, "--since"),
+        created_to=parse_time(args.until, "--until"),
+        search=getattr(args, "search", None),
+    ).validated()
+
+
+def _when(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else ""
+
+
+def run_list(args: argparse.Namespace) -> int:
+    f = _filter(args, args.status)
+    ctx = open_context(args)
+    try:
+        with ctx.db.read() as session:
+            rows = webhooks.page(session, f, limit=args.limit)
+    finally:
+        ctx.db.dispose()
+    if args.json:
+        print_json([webhooks.row_as_json(r) for r in rows])
+        return 0
+    print_table(
+        ["created", "id", "merchant", "event", "status", "attempts", "code", "next retry", "error"],
+        [
+            [
+                _when(r.created_at),
+                r.id,
+                r.merchant_id,
+                r.event,
+                r.status,
+                str(r.attempts),
+                str(r.response_code or ""),
+                _when(r.next_retry_at) if r.status == "pending" else "",
+                (r.last_error or "")[:60],
+            ]
+            for r in rows
+        ],
+        right={5, 6},
+    )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    try:
+        with ctx.db.read() as session:
+            d = webhooks.detail(session, args.id, ctx.clock.now())
+    finally:
+        ctx.db.dispose()
+    if args.json:
+        print_json(webhooks.detail_as_json(d))
+        return 0
+    r = d.row
+    print(f"{r.id}  {r.event}  {r.status}  ({r.attempts} attempt{'s' if r.attempts != 1 else ''})")
+    print(f"merchant   {d.merchant_name} ({r.merchant_id})  {d.webhook_url or 'no endpoint'}")
+    print(f"created    {_when(r.created_at)} UTC")
+    if r.status == "pending" and r.next_retry_at:
+        print(f"next try   {_when(r.next_retry_at)} UTC")
+    if d.retry_refusal:
+        print(f"retry      not possible: {d.retry_refusal}")
+    print("payload")
+    for line in d.payload_pretty.splitlines():
+        print(f"  {line}")
+    if d.attempts:
+        print("attempts")
+        print_table(
+            ["#", "started", "ms", "outcome", "trigger", "by"],
+            [
+                [
+                    str(a.number),
+                    _when(a.started_at),
+                    str(a.duration_ms if a.duration_ms is not None else ""),
+                    a.summary,
+                    a.trigger,
+                    a.actor or "",
+                ]
+                for a in d.attempts
+            ],
+            right={0, 2},
+        )
+    return 0
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    if args.ids and args.failed:
+        raise InputError("Give log ids or --failed with a filter, not both.")
+    if not args.ids and not args.failed:
+        raise InputError("Name the logs to retry, or use --failed to retry by filter.")
+    if args.ids and any((args.merchant, args.event, args.since, args.until)):
+        raise InputError("Filters (--merchant, --event, --since, --until) go with --failed.")
+    if args.ids:
+        ctx = open_context(args)
+        try:
+            ids = webhooks.retry(ctx, ctx.default_actor(), args.ids)
+        finally:
+            ctx.db.dispose()
+        if args.json:
+            print_json({"retried": ids})
+        else:
+            for log_id in ids:
+                print(f"{log_id} is due now; a running Paydesk or `paydesk worker` sends it.")
+        return 0
+    f = _filter(args, "failed")
+    ctx = open_context(args)
+    try:
+        with ctx.db.read() as session:
+            count = webhooks.count_matching(session, f)
+        if count == 0:
+            if args.json:
+                print_json({"matching": 0, "retried": 0})
+            else:
+                print("No failed deliveries match; nothing was retried.")
+            return 0
+        if not args.json:
+            print(f"{count:,} failed deliveries match.")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise Refused("Add --yes to retry them without being asked.")
+            answer = input(f"Retry {count:,} deliveries? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                print("Nothing was retried.")
+                return 1
+        retried = webhooks.bulk_retry(ctx, ctx.default_actor(), f)
+    finally:
+        ctx.db.dispose()
+    if args.json:
+        print_json({"matching": count, "retried": retried})
+    else:
+        print(f"{retried:,} deliveries are due now.")
+    return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    try:
+        log_id = webhooks.send_test_event(ctx, ctx.default_actor(), args.merchant)
+        outcome = None
+        if not args.no_wait:
+            from core.dispatcher import Dispatcher
+
+            dispatcher = Dispatcher(ctx, concurrency=1)
+            try:
+                outcome = dispatcher.deliver([log_id]).get(log_id)
+            finally:
+                dispatcher.close()
+    finally:
+        ctx.db.dispose()
+    if args.json:
+        result: dict[str, object] = {"id": log_id, "sent": outcome is not None}
+        if outcome is not None:
+            result.update(
+                ok=outcome.ok,
+                response_code=outcome.code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+            )
+        print_json(result)
+    elif outcome is None:
+        print(f"Test event {log_id} is queued; a running Paydesk or `paydesk worker` sends it.")
+    elif outcome.ok:
+        print(f"Test event {log_id} delivered: HTTP {outcome.code} in {outcome.duration_ms} ms.")
+    else:
+        print(f"Test event {log_id} failed: {outcome.error}. It will be retried on schedule.")
+    return 0 if outcome is None or outcome.ok else 1

@@ -1,0 +1,213 @@
+"""The one engine factory and the one session factory.
+
+SQLite: WAL, foreign keys, a busy timeout and full sync. Postgres: psycopg 3 with pool
+pre-ping. Errors that reach a person are one sentence with the password masked.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import dburl
+from core.dburl import DatabaseTarget
+from core.errors import DatabaseUnavailable, InputError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Python's sqlite3 opens transactions lazily; take control so BEGIN IMMEDIATE works.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA synchronous = FULL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the lock at BEGIN, so two writers queue on busy_timeout instead of one
+    # failing with "database is locked" when it upgrades a read lock.
+    write = conn.get_execution_options().get("paydesk_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def check_sqlite_path(path: Path) -> None:
+    """Refuse, before touching anything, a path Paydesk cannot use as its database file."""
+    folder = path.parent
+    if not folder.exists():
+        raise InputError(f"The folder {folder} does not exist.")
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder.")
+    if path.exists():
+        if path.is_dir():
+            raise InputError(f"{path} is a folder, not a database file.")
+        if path.stat().st_size > 0:
+            with path.open("rb") as fh:
+                header = fh.read(len(SQLITE_HEADER))
+            if header != SQLITE_HEADER:
+                raise InputError(
+                    f"{path} is not a Paydesk database (not an SQLite file); it was left untouched."
+                )
+        if not os.access(path, os.W_OK):
+            raise InputError(f"The database file {path} is read-only.")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"The folder {folder} is not writable.")
+
+
+def make_engine(
+    target: DatabaseTarget, *, pool_size: int = 5, echo: bool = False, use_keyring: bool = True
+) -> Engine:
+    """The engine for ``target``. Postgres passwords missing from the URL come from the keyring
+    (unless ``use_keyring`` is False: loading the keyring costs a tenth of a second)."""
+    if target.is_sqlite:
+        path = target.sqlite_path
+        if path is not None:
+            check_sqlite_path(path)
+        engine = create_engine(
+            target.url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size + 3,
+            max_overflow=10,
+            pool_pre_ping=False,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if use_keyring:
+        target = dburl.with_password(target)
+    return create_engine(
+        target.url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=10,
+        connect_args={"connect_timeout": 5, "application_name": "paydesk"},
+    )
+
+
+def explain_connect_error(exc: BaseException, target: DatabaseTarget) -> str:
+    """One sentence for a failed connection, with no password in it."""
+    raw = str(getattr(exc, "orig", exc) or exc)
+    low = raw.lower()
+    where = target.describe().split("· ", 1)[-1]
+    if target.is_sqlite:
+        if "file is not a database" in low:
+            return f"{target.sqlite_path} is not a Paydesk database (not an SQLite file)."
+        if "unable to open" in low:
+            return f"The database file {target.sqlite_path} cannot be opened."
+        return f"The database file {target.sqlite_path} cannot be used: {first_line(raw)}."
+    if "password authentication failed" in low or "no password supplied" in low:
+        return f"The server at {where} refused the login {target.url.username!r}: wrong or missing password."
+    if "no pg_hba.conf entry" in low and ("no encryption" in low or "ssl off" in low):
+        return f"The server at {where} requires SSL; set the SSL mode to require."
+    if "server does not support ssl" in low:
+        return f"The server at {where} does not offer SSL; set the SSL mode to prefer or disable."
+    if "no pg_hba.conf entry" in low:
+        return f"The server at {where} does not accept the login {target.url.username!r} from this machine."
+    if 'role "' in low and "does not exist" in low:
+        return f"The login {target.url.username!r} does not exist on the server at {where}."
+    if "does not exist" in low and "database" in low:
+        return f"The database {target.url.database!r} does not exist on {target.url.host}."
+    if (
+        "could not translate host name" in low
+        or "name or service not known" in low
+        or "failed to resolve host" in low
+    ):
+        return f"The database host {target.url.host!r} was not found."
+    if "connection refused" in low:
+        return f"Nothing is accepting connections at {target.url.host}:{target.url.port or 5432}; is the database server running?"
+    if "timeout" in low or "timed out" in low:
+        return f"The database at {where} did not answer in time."
+    if "ssl" in low:
+        return f"The database at {where} needs a different SSL setting: {first_line(raw)}."
+    return f"Cannot reach the database at {dburl.mask(target.url)}: {first_line(raw)}."
+
+
+def first_line(text_: str) -> str:
+    line = text_.strip().splitlines()[0] if text_.strip() else "unknown error"
+    return line.rstrip(".")
+
+
+@dataclass
+class Database:
+    """An open database: the engine, the one session factory, and what it is."""
+
+    target: DatabaseTarget
+    engine: Engine
+    sessions: sessionmaker[Session] = field(init=False)
+    write_sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool; on SQLite its transactions start with BEGIN IMMEDIATE.
+        self.write_engine = self.engine.execution_options(paydesk_write=True)
+        self.write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def describe(self) -> str:
+        return self.target.describe()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; rolled back at the end."""
+        with self.sessions() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose work commits as one transaction, or not at all."""
+        with self.write_sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ping(self) -> float:
+        """Round trip in seconds; raises DatabaseUnavailable."""
+        import time
+
+        start = time.perf_counter()
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(explain_connect_error(exc, self.target)) from None
+        return time.perf_counter() - start
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url_text: str, *, pool_size: int = 5, use_keyring: bool = True) -> Database:
+    """Parse, check and connect (without migrating); every failure is one sentence."""
+    target = dburl.parse(url_text)
+    engine = make_engine(target, pool_size=pool_size, use_keyring=use_keyring)
+    db = Database(target, engine)
+    db.ping()
+    return db

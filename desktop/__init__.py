@@ -1,0 +1,1 @@
+"""Paydesk desktop: Qt widgets, table models, dialogs and the app entry. Imports core."""

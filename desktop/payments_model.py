@@ -1,0 +1,331 @@
+"""The Payments table model. It holds no database handle: rows (``PaymentRow`` tuples) and
+merchant names are handed in, and further rows are asked for through a fetcher callback that
+the view runs off the UI thread.
+
+The model reads ahead: it keeps up to ``READ_AHEAD_PAGES`` pages beyond the rows shown, so
+the page a person scrolls to is usually in memory and appears with the scroll itself (one
+repaint, no wait on a query)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QFont
+
+from core.money import format_money
+from core.payments import PAGE_SIZE, PaymentRow
+
+Index = QModelIndex | QPersistentModelIndex
+
+# (key, header). Keys double as the names tests and the view use to find a column.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("created", "Created"),
+    ("id", "Payment"),
+    ("merchant", "Merchant"),
+    ("order", "Order"),
+    ("customer", "Customer"),
+    ("method", "Method"),
+    ("amount", "Amount"),
+    ("status", "Status"),
+    ("refunded", "Refunded"),
+)
+COLUMN = {key: i for i, (key, _) in enumerate(COLUMNS)}
+# Columns the database can order by (keyset); clicking another header does nothing.
+SORTABLE = {COLUMN["created"]: "created", COLUMN["amount"]: "amount"}
+
+SORT_ROLE = Qt.ItemDataRole.UserRole  # numeric value to sort on (epoch seconds, minor units)
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the PaymentRow itself
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 2  # raw status for the badge delegate
+
+METHOD_NAMES = {"upi": "UPI", "card": "Card", "netbanking": "Netbanking", "wallet": "Wallet"}
+STATUS_NAMES = {"success": "Success", "pending": "Pending", "failed": "Failed"}
+
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_CENTER = int(Qt.AlignmentFlag.AlignCenter)
+_AMOUNT_COLUMNS = (COLUMN["amount"], COLUMN["refunded"])
+_ALIGNMENTS = tuple(_RIGHT if c in _AMOUNT_COLUMNS else _LEFT for c in range(len(COLUMNS)))
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
+_FONT = int(Qt.ItemDataRole.FontRole.value)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
+_SORT = int(Qt.ItemDataRole.UserRole.value)
+# Roles a delegate asks for on every paint that this model leaves to the style.
+_UNSERVED = frozenset(
+    int(r.value)
+    for r in (
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.BackgroundRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.CheckStateRole,
+    )
+)
+_USER_LAST = _SORT + 2  # the last of the roles above
+# Pages kept read but not yet shown; the first query reads them with the first page.
+READ_AHEAD_PAGES = 2
+READ_AHEAD = READ_AHEAD_PAGES * PAGE_SIZE
+
+
+def local_time(dt: datetime) -> str:
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def tabular_font(base: QFont | None = None) -> QFont:
+    """Same face, figures of equal width so amounts line up by digit."""
+    font = QFont(base) if base is not None else QFont()
+    font.setFeature(QFont.Tag("tnum"), 1)
+    return font
+
+
+class PaymentsModel(QAbstractTableModel):
+    """Fetched pages of one query. ``fetchMore`` shows the next page from the rows read
+    ahead and asks the fetcher for more rows after the last one read when fewer than
+    ``READ_AHEAD`` are left; the view hands them in with ``append`` when they arrive."""
+
+    # Emitted when the rows on hand change (reset or append): the new row count.
+    rowsLoaded = Signal(int)
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[PaymentRow] = []
+        # Display strings per row, made when a row is first painted: scrolling repaints the
+        # same cells many times, and formatting money and local times is the costly part.
+        self._texts: list[tuple[str, ...] | None] = []
+        self._positions: dict[str, int] = {}
+        self._names: dict[str, str] = {}
+        self._sort = "created"
+        # Rows read after the last one shown, not yet in the table.
+        self._ahead: list[PaymentRow] = []
+        self._more = False  # the database may have rows after the last one read
+        self._pending = False  # a read is in flight
+        self._wanted = False  # fetchMore found nothing read: show a page when it arrives
+        self._stale = False  # the read in flight may hold rows changed since: drop it
+        self._fetcher: Callable[[tuple[Any, str]], None] | None = None
+        self._amount_font = tabular_font()
+
+    # -- feeding -------------------------------------------------------------------------
+    def set_fetcher(self, fetcher: Callable[[tuple[Any, str]], None] | None) -> None:
+        self._fetcher = fetcher
+
+    def set_merchant_names(self, names: dict[str, str]) -> None:
+        self._names = dict(names)
+        self._texts = [None] * len(self._rows)
+        if self._rows:
+            col = COLUMN["merchant"]
+            self.dataChanged.emit(self.index(0, col), self.index(len(self._rows) - 1, col))
+
+    def reset(self, rows: list[PaymentRow], *, sort: str, more: bool) -> None:
+        """Replace everything with the start of a new query: its first ``PAGE_SIZE`` rows are
+        shown and the rest are kept read ahead. ``more``: the query may have rows after these.
+        """
+        self.beginResetModel()
+        self._rows = list(rows[:PAGE_SIZE])
+        self._ahead = list(rows[PAGE_SIZE:])
+        self._texts = [None] * len(self._rows)
+        self._positions = {r.id: i for i, r in enumerate(self._rows)}
+        self._sort = sort
+        self._more = more
+        self._pending = self._wanted = self._stale = False
+        self.endResetModel()
+        self.rowsLoaded.emit(len(self._rows))
+
+    def append(self, rows: list[PaymentRow], *, more: bool) -> None:
+        """Take the rows the fetcher was asked for (``more``: there may be rows after them)."""
+        self._pending = False
+        if self._stale:
+            # Read before a change to rows after the last one shown: read them again.
+            self._stale = False
+            self._read_ahead()
+            return
+        self._more = more
+        self._ahead.extend(rows)
+        if self._wanted:
+            self._wanted = False
+            self._show_next_page()
+        else:
+            self._read_ahead()
+            self.rowsLoaded.emit(len(self._rows))
+
+    def drop_read_ahead(self, payment_ids: set[str] | None = None) -> None:
+        """Forget the rows read ahead (from the first of ``payment_ids`` among them; all of
+        them for None), because they changed since they were read: they are read again."""
+        if payment_ids is not None and not payment_ids:
+            return
+        if payment_ids is None:
+            cut = 0
+        else:
+            cut = next(
+                (i for i, r in enumerate(self._ahead) if r.id in payment_ids), len(self._ahead)
+            )
+        if cut < len(self._ahead):
+            del self._ahead[cut:]
+            self._more = True
+        if self._pending:
+            self._stale = True
+
+    def _show_next_page(self) -> None:
+        page, self._ahead = self._ahead[:PAGE_SIZE], self._ahead[PAGE_SIZE:]
+        if page:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
+            self._rows.extend(page)
+            self._texts.extend([None] * len(page))
+            for i, r in enumerate(page, first):
+                self._positions[r.id] = i
+            self.endInsertRows()
+        self._read_ahead()
+        self.rowsLoaded.emit(len(self._rows))
+
+    def _read_ahead(self) -> None:
+        if not self._more or self._pending or self._fetcher is None:
+            return
+        if len(self._ahead) >= READ_AHEAD:
+            return
+        last = self._ahead[-1] if self._ahead else (self._rows[-1] if self._rows else None)
+        if last is None:
+            return
+        self._pending = True
+        self._fetcher(last.cursor(self._sort))
+
+    def update_rows(self, rows: list[PaymentRow]) -> list[int]:
+        """Put newer copies of rows already on hand in their places (a refund changed the
+        refunded amount, a capture changed the status); returns the rows that changed. Rows
+        not on hand are ignored, so selection and scroll position stay where they are."""
+        changed: list[int] = []
+        last = len(COLUMNS) - 1
+        for new in rows:
+            i = self._positions.get(new.id)
+            if i is None or self._rows[i] == new:
+                continue
+            self._rows[i] = new
+            self._texts[i] = None
+            changed.append(i)
+            self.dataChanged.emit(self.index(i, 0), self.index(i, last))
+        return changed
+
+    def row_of(self, payment_id: str) -> int | None:
+        return self._positions.get(payment_id)
+
+    def ids(self) -> list[str]:
+        return [r.id for r in self._rows]
+
+    def fetch_failed(self) -> None:
+        """The next rows could not be read: stop asking until the query is run again."""
+        self._pending = self._wanted = self._stale = False
+        self._more = False
+        self.rowsLoaded.emit(len(self._rows))
+
+    @property
+    def sort_key(self) -> str:
+        return self._sort
+
+    @property
+    def has_more(self) -> bool:
+        """Rows after the last one shown are read ahead or may be in the database."""
+        return bool(self._ahead) or self._more
+
+    @property
+    def loading_more(self) -> bool:
+        return self._pending
+
+    def row_at(self, row: int) -> PaymentRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def rows(self) -> list[PaymentRow]:
+        return list(self._rows)
+
+    def merchant_name(self, merchant_id: str) -> str:
+        return self._names.get(merchant_id, merchant_id)
+
+    # -- Qt model interface ----------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def canFetchMore(self, parent: Index) -> bool:
+        if parent.isValid():
+            return False
+        return bool(self._ahead) or (self._more and self._fetcher is not None and not self._wanted)
+
+    def fetchMore(self, parent: Index) -> None:
+        if not self.canFetchMore(parent) or not self._rows:
+            return
+        if self._ahead:
+            self._show_next_page()
+        else:
+            # Scrolled faster than the reads: the page appears when its read is back.
+            self._wanted = True
+            self._read_ahead()
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][1]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if section in _AMOUNT_COLUMNS else _LEFT
+        return None
+
+    def flags(self, _index: Index) -> Qt.ItemFlag:
+        # Every cell has the same flags; asked once per painted cell, so not even a check.
+        return _FLAGS
+
+    def data(self, index: Index, role: int = 0) -> Any:
+        # A paint asks every visible cell for several roles: plain int comparisons and one
+        # cached tuple per row keep each call short.
+        if role == _DISPLAY:
+            i = index.row()
+            texts = self._texts[i]
+            if texts is None:
+                texts = self._texts[i] = self._format(self._rows[i])
+            return texts[index.column()]
+        if role in _UNSERVED:  # asked for every painted cell; answered without a lookup
+            return None
+        if role == _ALIGNMENT:
+            return _ALIGNMENTS[index.column()]
+        if role == _FONT:
+            return self._amount_font if index.column() in _AMOUNT_COLUMNS else None
+        if role < _TOOLTIP or role > _USER_LAST:
+            return None
+        if role == STATUS_ROLE:
+            return self._rows[index.row()].status
+        if role == _SORT:
+            return self._sort_value(self._rows[index.row()], index.column())
+        if role == ROW_ROLE:
+            return self._rows[index.row()]
+        if role == _TOOLTIP:
+            row = self._rows[index.row()]
+            if index.column() == COLUMN["created"]:
+                return row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+            if index.column() == COLUMN["merchant"]:
+                return row.merchant_id
+        return None
+
+    def _format(self, row: PaymentRow) -> tuple[str, ...]:
+        refunded = format_money(row.refunded_amount, row.currency) if row.refunded_amount else "—"
+        return (
+            local_time(row.created_at),
+            row.id,
+            self._names.get(row.merchant_id, row.merchant_id),
+            row.order_id,
+            row.customer,
+            METHOD_NAMES.get(row.method, row.method),
+            format_money(row.amount, row.currency),
+            STATUS_NAMES.get(row.status, row.status),
+            refunded,
+        )
+
+    def _sort_value(self, row: PaymentRow, col: int) -> Any:
+        if col == COLUMN["created"]:
+            return row.created_at.timestamp()
+        if col == COLUMN["amount"]:
+            return row.amount
+        if col == COLUMN["refunded"]:
+            return row.refunded_amount
+        return self._format(row)[col]

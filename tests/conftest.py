@@ -1,0 +1,121 @@
+"""Shared fixtures. Every test gets its own settings and data folders, an in-memory keyring,
+and (for data tests) its own database: a SQLite file, or a fresh Postgres schema."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import keyring
+import psycopg
+import pytest
+from keyring.backend import KeyringBackend
+
+from core.clock import FrozenClock
+from core.context import Context
+from core.db import Database, open_database
+from core.migrate import upgrade
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+POSTGRES_URL = os.environ.get(
+    "PAYDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that forgets everything when the test ends."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path, monkeypatch) -> Iterator[MemoryKeyring]:
+    monkeypatch.setenv("PAYDESK_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PAYDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("PAYDESK_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PAYDESK_ACTOR", raising=False)
+    from core import passwords
+
+    passwords._memory.clear()
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def _postgres_answers() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+_pg_problem: str | bool | None = False
+
+
+def require_postgres() -> None:
+    """Skip (or, under CI, fail) when no Postgres server answers."""
+    global _pg_problem
+    if _pg_problem is False:
+        _pg_problem = _postgres_answers()
+    if _pg_problem:
+        msg = f"PostgreSQL at {POSTGRES_URL} does not answer: {_pg_problem}"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A SQLAlchemy URL whose connections see only a fresh, empty schema."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> str:
+    """Parametrised over both databases: each test runs on SQLite and on Postgres."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'paydesk.sqlite3'}"
+    return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture
+def db(db_url) -> Iterator[Database]:
+    database = open_database(db_url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def ctx(db, clock) -> Context:
+    return Context(db=db, clock=clock, client_id="test-client")
