@@ -280,17 +280,21 @@ class WebhookDetailPane(DetailPane):
             _fit_lines(self.payload, pretty, _PAYLOAD_MAX_LINES)
         self.payload.verticalScrollBar().setValue(payload_scroll)
 
-        for item in self.attempts:
-            self.timeline.removeWidget(item)
-            item.deleteLater()
-        self.attempts = []
         # Newest first: the answer that matters now is at the top.
-        for a in reversed(d.attempts):
-            item = AttemptItem(a, self)
-            if a.number in expanded:
-                item.toggle.setChecked(True)
-            self.timeline.addWidget(item)
-            self.attempts.append(item)
+        newest_first = list(reversed(d.attempts))
+        if [a.attempt for a in self.attempts] != newest_first:
+            # Attempts never change once written, so a live update that brings none keeps the
+            # items (and whatever the person has unfolded) exactly as they are.
+            for item in self.attempts:
+                self.timeline.removeWidget(item)
+                item.deleteLater()
+            self.attempts = []
+            for a in newest_first:
+                item = AttemptItem(a, self)
+                if a.number in expanded:
+                    item.toggle.setChecked(True)
+                self.timeline.addWidget(item)
+                self.attempts.append(item)
         self.attempts_title.setText(f"ATTEMPTS ({len(d.attempts)})")
         self.no_attempts.setVisible(not d.attempts)
         self._update_retry()

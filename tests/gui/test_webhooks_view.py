@@ -216,6 +216,8 @@ def test_detail_shows_formatted_json_and_attempts_with_their_sentences(
     assert pane.value("Last error") == f"Connection refused by 127.0.0.1:{port}"
     # The body is folded away until asked for.
     first = pane.attempts[1]
+    # Widgets added to a shown pane appear on the next turn of the event loop.
+    qtbot.waitUntil(first.toggle.isVisible)
     assert first.body.isHidden() and first.toggle.isEnabled()
     qtbot.mouseClick(first.toggle, Qt.MouseButton.LeftButton)
     assert first.body.isVisible() and first.body.toPlainText() == "status 500"
@@ -252,6 +254,28 @@ def test_retry_makes_a_failed_log_pending_then_the_dispatcher_delivers_it_live(
     qtbot.waitUntil(lambda: pane.badge.text() == "Delivered")
     assert pane.attempt_lines()[0].endswith("HTTP 200")
     assert not pane.retry_button.isEnabled()
+
+
+def test_an_unfolded_body_stays_unfolded_when_a_new_attempt_arrives_live(
+    qtbot, staffed, services, receiver
+):
+    add_merchant(staffed, url=receiver.url("/status/500"))
+    log_id = add_log(staffed, entity_id="pay_fold")
+    run_dispatcher(staffed)  # attempt 1: 500
+    view = open_view(qtbot, services)
+    click_log(qtbot, view, log_id)
+    pane = view.detail
+    first = pane.attempts[0]
+    qtbot.waitUntil(first.toggle.isVisible)
+    qtbot.mouseClick(first.toggle, Qt.MouseButton.LeftButton)
+    assert first.body.isVisible()
+    staffed.clock.advance(timedelta(minutes=5))
+    run_dispatcher(staffed)  # attempt 2 arrives through the change notice
+    qtbot.waitUntil(lambda: len(pane.attempts) == 2)
+    newest, older = pane.attempts
+    qtbot.waitUntil(older.body.isVisible)
+    assert older.attempt.number == 1 and older.body.toPlainText() == "status 500"
+    assert newest.attempt.number == 2 and newest.body.isHidden()
 
 
 def test_retry_is_disabled_with_the_reason_for_a_delivered_log(qtbot, staffed, services):
