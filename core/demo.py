@@ -1112,10 +1112,28 @@ SQLITE_LOAD_PRAGMAS = {
 
 class _SqliteLoader(_Loader):
     def begin(self) -> None:
+        # In WAL mode every page of a load is written twice: into the WAL, then by the
+        # checkpoint into the database (a fifth of a million-payment load). A rollback journal
+        # writes pages past the old end of the file once, unjournalled, and still undoes a
+        # load that stops half way. SQLite only leaves WAL for a connection that is alone on
+        # the file; with anyone else there (the app's own readers) the load stays in WAL.
+        self._left_wal = self._leave_wal()
         self._saved = {p: self.scalar(f"PRAGMA {p}") for p in SQLITE_LOAD_PRAGMAS}
         for pragma, value in SQLITE_LOAD_PRAGMAS.items():
             self.cur.execute(f"PRAGMA {pragma} = {value}")
         super().begin()  # BEGIN IMMEDIATE (core.db): the write lock for the whole load
+
+    def _leave_wal(self) -> bool:
+        # Asked without waiting: a reader in the middle of a query makes SQLite refuse
+        # (busy) rather than answer "wal", and the load should not wait for it either.
+        timeout = self.scalar("PRAGMA busy_timeout")
+        self.cur.execute("PRAGMA busy_timeout = 0")
+        try:
+            return self.scalar("PRAGMA journal_mode = DELETE") == "delete"
+        except self.errors:
+            return False
+        finally:
+            self.cur.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
     def finish(self) -> None:
         super().finish()
@@ -1129,6 +1147,9 @@ class _SqliteLoader(_Loader):
         for pragma, value in getattr(self, "_saved", {}).items():
             self.cur.execute(f"PRAGMA {pragma} = {int(value)}")
         self._saved = {}
+        if getattr(self, "_left_wal", False):
+            self._left_wal = False
+            self.cur.execute("PRAGMA journal_mode = WAL")
 
     def secondary_indexes(self, table: str) -> list[tuple[str, str]]:
         self.cur.execute(

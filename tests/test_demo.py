@@ -357,6 +357,52 @@ def test_database_keeps_its_indexes_constraints_triggers_and_settings(db, clock)
         with db.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def sqlite_database(tmp_path: Path) -> tuple[Database, Path]:
+    path = tmp_path / "load.sqlite3"
+    database = open_database(f"sqlite:///{path}")
+    upgrade(database)
+    database.dispose()  # the load's connection is then the only one on the file
+    return database, path
+
+
+def test_a_sqlite_load_alone_on_the_file_writes_its_pages_once(tmp_path, clock):
+    database, path = sqlite_database(tmp_path)
+    demo.seed(database, payments=N, now=clock.now())
+    wal = path.with_name(path.name + "-wal")
+    # Through WAL the load would leave a write-ahead log about the size of the data.
+    assert path.stat().st_size > 1_000_000
+    assert not wal.exists() or wal.stat().st_size < path.stat().st_size / 10
+    with database.read() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("SELECT count(*) FROM payments")).scalar() == N
+    database.dispose()
+
+
+def test_a_sqlite_load_beside_a_reader_stays_in_wal_and_the_reader_keeps_reading(
+    tmp_path, clock
+):
+    database, path = sqlite_database(tmp_path)
+    reader = open_database(f"sqlite:///{path}")
+    seen: list[int] = []
+
+    def read_while_loading(stage: str, _done: int, _total: int) -> None:
+        if stage == "payments" and not seen:
+            # The reader sees the database as it was before the load began.
+            with reader.read() as session:
+                seen.append(session.execute(text("SELECT count(*) FROM payments")).scalar())
+
+    with reader.read() as session:
+        session.execute(text("SELECT count(*) FROM merchants")).scalar()  # opens its connection
+        demo.seed(database, payments=N, now=clock.now(), progress=read_while_loading)
+    assert seen == [0]
+    with reader.read() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("SELECT count(*) FROM payments")).scalar() == N
+    reader.dispose()
+    database.dispose()
 
 
 @pytest.mark.parametrize(
@@ -399,6 +445,9 @@ def test_an_interrupted_seed_leaves_nothing_behind(db, clock, monkeypatch, child
         demo.seed(db, payments=N, now=clock.now(), progress=interrupt)
     assert set(counts(db).values()) == {0}
     assert schema_state(db) == before
+    if not db.is_postgres:
+        with db.read() as session:
+            assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     demo.seed(db, payments=300, now=clock.now())  # and the database is usable afterwards
     assert counts(db)["payments"] == 300
 
