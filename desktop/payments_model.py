@@ -180,6 +180,11 @@ class PaymentsModel(QAbstractTableModel):
         self._read_ahead()
         self.rowsLoaded.emit(len(self._rows))
 
+    def read_ahead(self) -> None:
+        """Ask for the pages after the rows on hand (up to ``READ_AHEAD``) if there may be
+        any and none are being read."""
+        self._read_ahead()
+
     def _read_ahead(self) -> None:
         if not self._more or self._pending or self._fetcher is None:
             return
@@ -227,6 +232,11 @@ class PaymentsModel(QAbstractTableModel):
     def has_more(self) -> bool:
         """Rows after the last one shown are read ahead or may be in the database."""
         return bool(self._ahead) or self._more
+
+    @property
+    def rows_ahead(self) -> int:
+        """Rows read after the last one shown, waiting for the next scroll."""
+        return len(self._ahead)
 
     @property
     def loading_more(self) -> bool:

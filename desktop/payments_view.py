@@ -69,7 +69,9 @@ log = logging.getLogger(__name__)
 SEARCH_DEBOUNCE_MS = 150
 DEMO_PAYMENTS = 20_000
 _ANY_DATE = QDate(2000, 1, 1)
-_FIRST_READ = PAGE_SIZE + READ_AHEAD
+# The first query reads one page: the pages ahead of it are read once it is on screen, so
+# they neither delay the first rows nor compete with their first paint.
+_FIRST_READ = PAGE_SIZE
 # Widths from samples of typical content, so they follow the font (and its DPI); together
 # they fit the 1280 px window beside the navigation. Longer values are elided (the tooltip and
 # the detail pane have them whole); the last column takes what is left.
@@ -592,7 +594,6 @@ class PaymentsView(QWidget):
 
         def work() -> _FirstPage:
             with db.read() as session:
-                # The first page and the pages read ahead of it, in one round trip.
                 rows = payments.page(session, f, limit=_FIRST_READ)
                 names = payments.merchant_names(session) if want_names else None
             return _FirstPage(f, rows, names)
@@ -606,6 +607,9 @@ class PaymentsView(QWidget):
         self._query_filter = result.filter
         more = len(result.rows) == _FIRST_READ
         self.model.reset(result.rows, sort=result.filter.sort, more=more)
+        if more:
+            # Posted events (the repaint of these rows) go before a zero timer.
+            QTimer.singleShot(0, self.model, self.model.read_ahead)
         if result.rows:
             self.pages.setCurrentWidget(self.table)
             self.table.scrollToTop()

@@ -11,7 +11,7 @@ import os
 import re
 from functools import lru_cache
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
@@ -221,18 +221,15 @@ class ThemeWatcher(QObject):
         self._system_palette = QPalette(app.palette())
         apply(app, system_prefers_dark(app, self._system_palette))
         app.styleHints().colorSchemeChanged.connect(self._refresh)
-        app.installEventFilter(self)
+        # Where the platform reports no scheme, a new system palette is the sign. A signal,
+        # not an application-wide event filter: that would call into Python for every event
+        # of every widget, and each call takes the GIL from the threads reading the database.
+        app.paletteChanged.connect(self._palette_changed)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (
-            watched is self._app
-            and event.type() == QEvent.Type.ApplicationPaletteChange
-            and not _state["applying"]
-        ):
-            # The platform changed its palette (a theme switch): remember it and re-decide.
-            self._system_palette = QPalette(self._app.palette())
+    def _palette_changed(self, palette: QPalette) -> None:
+        if not _state["applying"]:
+            self._system_palette = QPalette(palette)
             self._refresh()
-        return False
 
     def _refresh(self, *_: object) -> None:
         dark = system_prefers_dark(self._app, self._system_palette)

@@ -150,6 +150,19 @@ def test_scrolling_to_the_bottom_loads_the_next_page(qtbot, view_services, seede
     assert view.counter.text() == "600 shown"
 
 
+def test_pages_ahead_are_read_after_the_first_so_a_scroll_shows_them_at_once(
+    qtbot, view_services, seeded_payments
+):
+    view = open_view(qtbot, view_services)
+    assert view.model.rowCount() == PAGE_SIZE
+    # Read once the first page is on screen, without a scroll asking for them.
+    qtbot.waitUntil(lambda: view.model.rows_ahead == 2 * PAGE_SIZE, timeout=5000)
+    view.table.scrollToBottom()
+    # From memory: the rows are there with the scroll itself, no query in between.
+    assert view.model.rowCount() == 2 * PAGE_SIZE
+    assert shown_ids(view) == seeded_payments.ids[: 2 * PAGE_SIZE]
+
+
 def test_paging_by_amount_keeps_going_by_key(qtbot, view_services, seeded_payments):
     view = open_view(qtbot, view_services)
     header = view.table.horizontalHeader()
