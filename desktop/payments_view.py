@@ -228,6 +228,7 @@ class PaymentsView(QWidget):
         self._export_path: Path | None = None
         self._seeding = False
         self.is_loaded = False  # a first page has been shown
+        self._shown = 0  # counts first pages shown: which query the rows on hand belong to
         # What a link narrowed to that the filter bar has no widget for (shown as chips).
         self._link_currency: str | None = None
         self._link_range: tuple[datetime | None, datetime | None] | None = None
@@ -605,6 +606,7 @@ class PaymentsView(QWidget):
         if result.names is not None:
             self._set_merchants(result.names)
         self._query_filter = result.filter
+        self._shown += 1
         more = len(result.rows) == _FIRST_READ
         self.model.reset(result.rows, sort=result.filter.sort, more=more)
         if more:
@@ -630,17 +632,23 @@ class PaymentsView(QWidget):
     def _fetch_next(self, after: tuple[Any, str]) -> None:
         f = self._query_filter
         db = self.db
+        # A read asked for while a new query is on its way joins that query's generation, yet
+        # continues the rows it replaces: it is kept only if those rows are still shown.
+        shown = self._shown
 
         def work() -> list[PaymentRow]:
             with db.read() as session:
                 return payments.page(session, f, after=after, limit=READ_AHEAD)
 
-        self.runner.submit(
-            work, self._on_next_page, self._on_query_error, key="payments", supersede=False
-        )
+        def done(rows: list[PaymentRow]) -> None:
+            if shown == self._shown:
+                self.model.append(rows, more=len(rows) == READ_AHEAD)
 
-    def _on_next_page(self, rows: list[PaymentRow]) -> None:
-        self.model.append(rows, more=len(rows) == READ_AHEAD)
+        def failed(exc: BaseException) -> None:
+            if shown == self._shown:
+                self._on_query_error(exc)
+
+        self.runner.submit(work, done, failed, key="payments", supersede=False)
 
     @staticmethod
     def _is_unfiltered(f: PaymentFilter) -> bool:

@@ -4,6 +4,7 @@ state, Refund…, live updates from change notices, and links from other views."
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,6 +162,32 @@ def test_pages_ahead_are_read_after_the_first_so_a_scroll_shows_them_at_once(
     # From memory: the rows are there with the scroll itself, no query in between.
     assert view.model.rowCount() == 2 * PAGE_SIZE
     assert shown_ids(view) == seeded_payments.ids[: 2 * PAGE_SIZE]
+
+
+def test_rows_read_for_a_list_that_a_new_query_replaced_are_dropped(
+    qtbot, view_services, seeded_payments, monkeypatch
+):
+    real_page = payments.page
+
+    def slow_when_continuing_by_date(session, f, after=None, limit=PAGE_SIZE):
+        if after is not None and f.sort == "created":
+            time.sleep(0.3)  # so it is back after the new query's first page
+        return real_page(session, f, after=after, limit=limit)
+
+    monkeypatch.setattr(payments, "page", slow_when_continuing_by_date)
+    view = open_view(qtbot, view_services)  # its pages ahead, by date, are being read...
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.table.horizontalHeader().sectionClicked.emit(COLUMN["amount"])  # ...and replaced
+    qtbot.waitUntil(lambda: view.runner.in_flight == 0, timeout=5000)
+    while view.model.has_more:
+        before = view.model.rowCount()
+        view.table.scrollToBottom()
+        qtbot.waitUntil(
+            lambda b=before: view.model.rowCount() > b or not view.model.has_more, timeout=5000
+        )
+    amounts = [r.amount for r in view.model.rows()]
+    assert sorted(shown_ids(view)) == sorted(seeded_payments.ids)
+    assert amounts == sorted(amounts, reverse=True)
 
 
 def test_paging_by_amount_keeps_going_by_key(qtbot, view_services, seeded_payments):
