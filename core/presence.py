@@ -10,16 +10,18 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core import __version__
 from core.context import Context
 from core.db import Database
 from core.models import Client, Refund, WebhookLog
-from core.scheduler import Task
+
+if TYPE_CHECKING:  # the scheduler (APScheduler) is not loaded by readers such as `health`
+    from core.scheduler import Task
 
 HEARTBEAT_INTERVAL = 15.0  # seconds
 ONLINE_WITHIN = timedelta(seconds=60)
@@ -39,6 +41,8 @@ def heartbeat(ctx: Context) -> int:
         "started_at": now,
         "last_seen": now,
     }
+    from sqlalchemy.dialects import postgresql, sqlite
+
     insert = postgresql.insert if ctx.db.is_postgres else sqlite.insert
     stmt = insert(Client).values(**values)
     # One statement on both databases: a second beat moves last_seen and keeps started_at.
@@ -130,6 +134,8 @@ def _on_stop(ctx: Context) -> None:
 
 def heartbeat_task() -> Task:
     """The presence heartbeat, every 15 s; the row goes away when the scheduler stops."""
+    from core.scheduler import Task
+
     return Task(
         name="heartbeat",
         title="Presence heartbeat",
