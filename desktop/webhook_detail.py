@@ -282,7 +282,7 @@ class WebhookDetailPane(DetailPane):
 
         # Newest first: the answer that matters now is at the top.
         newest_first = list(reversed(d.attempts))
-        if [a.attempt for a in self.attempts] != newest_first:
+        if not same or [a.attempt for a in self.attempts] != newest_first:
             # Attempts never change once written, so a live update that brings none keeps the
             # items (and whatever the person has unfolded) exactly as they are.
             for item in self.attempts:
