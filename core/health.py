@@ -6,14 +6,12 @@ Each running copy's scheduler calls ``record_task_run`` after every task run; th
 check reads those rows back. A task is late when no copy has run it by its next run time
 plus a grace period; it is erroring when its latest run (by any copy) failed.
 
-Thresholds are policy settings (``health_*`` in ``core.policy``). Imports stay light:
-``paydesk health`` answers in well under half a second including process start.
+Thresholds are policy settings (``health_*`` in ``core.policy``). Imports stay light (no
+Alembic, no scheduler): ``paydesk health`` is mostly process start and loading SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import ast
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,9 +21,9 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from core import paths
 from core.clock import utc
 from core.db import Database, explain_connect_error, first_line
+from core.migrate import current_revision, head_revision, known_revisions
 from core.models import Merchant, Refund, TaskRun, WebhookLog
 
 OUTCOMES = ("ok", "error")
@@ -314,38 +312,6 @@ def age_text(td: timedelta) -> str:
     return f"{secs} s"
 
 
-_HEADER = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
-
-
-def known_revisions() -> dict[str, tuple[str, ...]]:
-    """Every schema revision this Paydesk ships and the ones it follows, read from the
-    migration files' headers (``revision = ...`` / ``down_revision = ...``) without loading
-    Alembic, which costs a fifth of the health check's time budget."""
-    revisions: dict[str, tuple[str, ...]] = {}
-    for path in (paths.migrations_dir() / "versions").glob("*.py"):
-        found = dict(_HEADER.findall(path.read_text(encoding="utf-8")))
-        if "revision" not in found:
-            continue
-        down = ast.literal_eval(found.get("down_revision", "None"))
-        revisions[ast.literal_eval(found["revision"])] = (
-            () if down is None else (down,) if isinstance(down, str) else tuple(down)
-        )
-    return revisions
-
-
-def head_revision() -> str:
-    """The schema revision this Paydesk expects (Alembic decides when the migration files
-    do not name exactly one head)."""
-    revisions = known_revisions()
-    below = {d for downs in revisions.values() for d in downs}
-    heads = [r for r in revisions if r not in below]
-    if len(heads) == 1:
-        return heads[0]
-    from core.migrate import head_revision as alembic_head
-
-    return alembic_head()
-
-
 def _thresholds(session: Session) -> dict[str, int]:
     from core import policy
 
@@ -353,14 +319,6 @@ def _thresholds(session: Session) -> dict[str, int]:
     return {k: int(v) for k, v in values.items() if k.startswith("health_")} | {
         "pro_rata_auto_approve_days": int(values["pro_rata_auto_approve_days"])
     }
-
-
-def _schema_revision(session: Session) -> str | None:
-    try:
-        with session.begin_nested():
-            return session.scalar(text("SELECT version_num FROM alembic_version"))
-    except DBAPIError:
-        return None
 
 
 def check(db: Database, now: datetime, *, app_revision: str | None = None) -> HealthReport:
@@ -378,14 +336,14 @@ def check(db: Database, now: datetime, *, app_revision: str | None = None) -> He
             start = time.perf_counter()
             conn.execute(text("SELECT 1"))
             round_trip_ms = round((time.perf_counter() - start) * 1000, 2)
+            conn.rollback()
+            revision = current_revision(conn)
     except DBAPIError as exc:
         return unreachable(where, mode, explain_connect_error(exc, db.target), now)
     if app_revision is None:
         app_revision = head_revision()
 
     problems: list[str] = []
-    with db.read() as session:
-        revision = _schema_revision(session)
     if revision is None:
         problems.append("The database is not set up for Paydesk yet; run `paydesk db upgrade`.")
         return HealthReport(

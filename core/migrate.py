@@ -1,54 +1,92 @@
 """Schema upgrades with Alembic. One copy migrates at a time (a Postgres advisory lock); a
-database whose schema is newer than this app is refused before anything is written."""
+database whose schema is newer than this app is refused before anything is written.
+
+Alembic is loaded only to migrate: which revisions this Paydesk ships is read from the
+migration files' headers, and a database already at the head is recognised by reading its
+``alembic_version`` row. Loading Alembic would otherwise be the largest part of opening a
+database (and of ``paydesk health``)."""
 
 from __future__ import annotations
 
+import ast
 import logging
+import re
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from core import paths
 from core.db import Database
 from core.errors import SchemaTooNew
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
 # pg_advisory_lock key: "paydesk" + "migrate", fixed so every copy agrees.
 MIGRATION_LOCK_KEY = 0x70617964_6D696772 & 0x7FFF_FFFF_FFFF_FFFF
 
+_HEADER = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(paths.migrations_dir()))
     return cfg
 
 
+def known_revisions() -> dict[str, tuple[str, ...]]:
+    """Every schema revision this Paydesk ships and the ones it follows, read from the
+    migration files' headers (``revision = ...`` / ``down_revision = ...``)."""
+    revisions: dict[str, tuple[str, ...]] = {}
+    for path in (paths.migrations_dir() / "versions").glob("*.py"):
+        found = dict(_HEADER.findall(path.read_text(encoding="utf-8")))
+        if "revision" not in found:
+            continue
+        down = ast.literal_eval(found.get("down_revision", "None"))
+        revisions[ast.literal_eval(found["revision"])] = (
+            () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        )
+    return revisions
+
+
 def head_revision() -> str:
+    """The schema revision this Paydesk expects (Alembic decides when the migration files
+    do not name exactly one head)."""
+    revisions = known_revisions()
+    below = {d for downs in revisions.values() for d in downs}
+    heads = [r for r in revisions if r not in below]
+    if len(heads) == 1:
+        return heads[0]
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
 
 def current_revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    """The revision stamped in the database, or None for one Paydesk never set up. Leaves
+    the connection outside a transaction."""
+    try:
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:
+        revision = None  # no alembic_version table
+    conn.rollback()
+    return revision
 
 
 def check_not_newer(conn: Connection) -> str | None:
     """Raise SchemaTooNew when the database carries a revision this app does not know."""
     current = current_revision(conn)
-    if current is None:
-        return None
-    script = ScriptDirectory.from_config(alembic_config())
-    try:
-        script.get_revision(current)
-    except Exception:
+    if current is not None and current not in known_revisions():
         raise SchemaTooNew(
             f"This database was set up by a newer Paydesk (schema {current}); update Paydesk to use it."
-        ) from None
+        )
     return current
 
 
@@ -56,6 +94,8 @@ def upgrade(db: Database) -> bool:
     """Bring the schema to this app's head. Returns True when anything was migrated."""
     head = head_revision()
     with db.engine.connect() as conn:
+        if current_revision(conn) == head:
+            return False  # the usual case: no lock, no Alembic
         if db.is_postgres:
             # Session-level lock: a second copy waits here, then finds nothing to do.
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
@@ -66,6 +106,8 @@ def upgrade(db: Database) -> bool:
             if current == head:
                 return False
             log.info("Migrating %s from %s to %s", db.target.masked(), current, head)
+            from alembic import command
+
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             if not db.is_postgres:

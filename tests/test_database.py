@@ -32,6 +32,29 @@ def test_upgrade_twice_changes_nothing_the_second_time(db):
     assert upgrade(db) is False
 
 
+def test_the_head_read_from_the_migration_files_is_alembics():
+    from alembic.script import ScriptDirectory
+
+    from core.migrate import alembic_config
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_opening_a_database_at_the_head_does_not_load_alembic(db, db_url):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from core.db import open_database\n"
+        "from core.migrate import upgrade\n"
+        f"db = open_database({db_url!r})\n"
+        "print(upgrade(db), any(m.startswith('alembic') for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
 def test_sqlite_engine_uses_wal_foreign_keys_and_full_sync(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'a.sqlite3'}")
     with db.engine.connect() as conn:
