@@ -63,8 +63,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"paydesk: {msg.rstrip('.')}. See `{self.prog} --help`.\n")
 
 
-def build_parser(only: str | None = None) -> Parser:
-    """The parser with every subcommand, or with only the module ``only``."""
+def modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The command modules a command line needs: the named command's alone when it is a fast
+    one, none when the window is being opened (nothing names a command and no help is
+    asked for: they would load SQLAlchemy and httpx before the window), otherwise all."""
+    name = command_name(argv)
+    if name is None:
+        args = sys.argv[1:] if argv is None else argv
+        return COMMAND_MODULES if any(a in ("-h", "--help") for a in args) else ()
+    fast = FAST_COMMANDS.get(name)
+    return (fast,) if fast else COMMAND_MODULES
+
+
+def build_parser(only: str | Sequence[str] | None = None) -> Parser:
+    """The parser with every subcommand, or with only the module(s) ``only``."""
     parser = Parser(
         prog="paydesk", description="Paydesk: payments, refunds and webhooks back office."
     )
@@ -86,13 +98,15 @@ def build_parser(only: str | None = None) -> Parser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
-    for name in (only,) if only else COMMAND_MODULES:
+    if only is None:
+        only = COMMAND_MODULES
+    for name in (only,) if isinstance(only, str) else only:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiLauncher | None = None) -> int:
-    parser = build_parser(FAST_COMMANDS.get(command_name(argv) or ""))
+    parser = build_parser(modules_for(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
