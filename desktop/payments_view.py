@@ -67,6 +67,7 @@ from desktop.views import AppServices
 log = logging.getLogger(__name__)
 
 SEARCH_DEBOUNCE_MS = 150
+FIRST_PAINT_WAIT_MS = 100
 DEMO_PAYMENTS = 20_000
 _ANY_DATE = QDate(2000, 1, 1)
 # The first query reads one page: the pages ahead of it are read once it is on screen, so
@@ -247,6 +248,11 @@ class PaymentsView(QWidget):
         self._debounce.timeout.connect(self.apply_filters)
 
         self._build()
+        # No frame of the loading page when the first rows are quick: painting the whole page
+        # twice (empty, then with rows) would put a second full paint before the rows. A slow
+        # first query still shows the loading page after FIRST_PAINT_WAIT_MS.
+        self.setUpdatesEnabled(False)
+        QTimer.singleShot(FIRST_PAINT_WAIT_MS, self, self._allow_painting)
         changes = services.changes
         if changes is not None:
             changes.changed.connect(self._on_changed)
@@ -601,7 +607,12 @@ class PaymentsView(QWidget):
 
         self.runner.submit(work, self._on_first_page, self._on_query_error, key="payments")
 
+    def _allow_painting(self) -> None:
+        if not self.updatesEnabled():
+            self.setUpdatesEnabled(True)
+
     def _on_first_page(self, result: _FirstPage) -> None:
+        self._allow_painting()
         self.banner.hide()
         if result.names is not None:
             self._set_merchants(result.names)
@@ -624,6 +635,7 @@ class PaymentsView(QWidget):
         self.loaded.emit(len(result.rows))
 
     def _on_query_error(self, exc: BaseException) -> None:
+        self._allow_painting()
         self.model.fetch_failed()
         if self.pages.currentWidget() is self.loading_page:
             self.pages.setCurrentWidget(self.no_match_page)

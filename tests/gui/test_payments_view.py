@@ -4,6 +4,7 @@ state, Refund…, live updates from change notices, and links from other views."
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -149,6 +150,35 @@ def test_scrolling_to_the_bottom_loads_the_next_page(qtbot, view_services, seede
     view.table.scrollToBottom()
     qtbot.waitUntil(lambda: not view.model.has_more, timeout=5000)
     assert view.counter.text() == "600 shown"
+
+
+def test_painting_is_on_once_quick_first_rows_arrive(qtbot, view_services, seeded_payments):
+    view = open_view(qtbot, view_services)
+    # Painting was held back until the rows came, and is on for good from then.
+    assert view.updatesEnabled() and view.pages.currentWidget() is view.table
+
+
+def test_a_slow_first_query_shows_the_loading_page_meanwhile(
+    qtbot, view_services, seeded_payments, monkeypatch
+):
+    real_page = payments.page
+    release = threading.Event()
+
+    def slow_page(*args, **kwargs):
+        release.wait(10)
+        return real_page(*args, **kwargs)
+
+    monkeypatch.setattr(payments, "page", slow_page)
+    view = PaymentsView(view_services)
+    qtbot.addWidget(view)
+    view.resize(1280, 760)
+    view.show()
+    assert not view.updatesEnabled()  # a quick answer would be the first thing painted
+    qtbot.waitUntil(view.updatesEnabled, timeout=2000)  # not quick: the loading page shows
+    assert view.pages.currentWidget() is view.loading_page and view.loading_page.isVisible()
+    release.set()
+    qtbot.waitUntil(lambda: view.is_loaded, timeout=10_000)
+    assert view.pages.currentWidget() is view.table and view.model.rowCount() == PAGE_SIZE
 
 
 def test_pages_ahead_are_read_after_the_first_so_a_scroll_shows_them_at_once(
