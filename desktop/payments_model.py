@@ -105,6 +105,7 @@ class PaymentsModel(QAbstractTableModel):
         self._wanted = False  # fetchMore found nothing read: show a page when it arrives
         self._stale = False  # the read in flight may hold rows changed since: drop it
         self._fetcher: Callable[[tuple[Any, str]], None] | None = None
+        self._schedule_read_ahead: Callable[[], None] = self._read_ahead
         self._amount_font = tabular_font()
 
     # -- feeding -------------------------------------------------------------------------
@@ -177,8 +178,15 @@ class PaymentsModel(QAbstractTableModel):
             for i, r in enumerate(page, first):
                 self._positions[r.id] = i
             self.endInsertRows()
-        self._read_ahead()
+        # The pages after these are read once the new rows are painted (see
+        # ``set_read_ahead_scheduler``), so the read does not compete with that paint.
+        self._schedule_read_ahead()
         self.rowsLoaded.emit(len(self._rows))
+
+    def set_read_ahead_scheduler(self, schedule: Callable[[], None] | None) -> None:
+        """``schedule()`` arranges for ``read_ahead()`` to be called soon (the view calls it
+        after its next paint); without one the model reads ahead at once."""
+        self._schedule_read_ahead = schedule or self._read_ahead
 
     def read_ahead(self) -> None:
         """Ask for the pages after the rows on hand (up to ``READ_AHEAD``) if there may be

@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_DEBOUNCE_MS = 150
 FIRST_PAINT_WAIT_MS = 100
+READ_AHEAD_FALLBACK_MS = 250
 DEMO_PAYMENTS = 20_000
 _ANY_DATE = QDate(2000, 1, 1)
 # The first query reads one page: the pages ahead of it are read once it is on screen, so
@@ -111,16 +112,18 @@ class _FirstPage:
     names: dict[str, str] | None
 
 
-class _WidthWatcher(QObject):
-    """Calls ``resized()`` after each resize of the widget it filters."""
+class _EventWatcher(QObject):
+    """Calls ``seen()`` on each event of type ``kind`` of the widget it filters (before the
+    widget handles it)."""
 
-    def __init__(self, resized: Any, parent: QObject) -> None:
+    def __init__(self, kind: QEvent.Type, seen: Any, parent: QObject) -> None:
         super().__init__(parent)
-        self._resized = resized
+        self._kind = kind
+        self._seen = seen
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize:
-            self._resized()
+        if event.type() == self._kind:
+            self._seen()
         return False
 
 
@@ -432,8 +435,18 @@ class PaymentsView(QWidget):
         # width with room for the scroll bar, not from the viewport's: the viewport narrows
         # when the scroll bar appears, and a Stretch column would then resize and repaint the
         # whole table a second time after each query that changes whether it scrolls.
-        self._table_width = _WidthWatcher(self._fit_customer_column, table)
+        self._table_width = _EventWatcher(QEvent.Type.Resize, self._fit_customer_column, table)
         table.installEventFilter(self._table_width)
+        # Pages are read ahead once the rows just shown have been painted: a read in the pool
+        # during the paint would take turns with it for the GIL and slow both.
+        self._read_after_paint = False
+        self._paint_watch = _EventWatcher(QEvent.Type.Paint, self._painted, table)
+        table.viewport().installEventFilter(self._paint_watch)
+        self._read_ahead_fallback = QTimer(self)
+        self._read_ahead_fallback.setSingleShot(True)
+        self._read_ahead_fallback.setInterval(READ_AHEAD_FALLBACK_MS)  # not painted (hidden)
+        self._read_ahead_fallback.timeout.connect(self._read_ahead_now)
+        self.model.set_read_ahead_scheduler(self._read_ahead_after_paint)
         hh.sectionResized.connect(self._column_resized)
         table.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, table))
         table.selectionModel().currentRowChanged.connect(self._current_changed)
@@ -605,7 +618,24 @@ class PaymentsView(QWidget):
                 names = payments.merchant_names(session) if want_names else None
             return _FirstPage(f, rows, names)
 
-        self.runner.submit(work, self._on_first_page, self._on_query_error, key="payments")
+        self.runner.submit(
+            work, self._on_first_page, self._on_query_error, key="payments", owner=self
+        )
+
+    def _read_ahead_after_paint(self) -> None:
+        self._read_after_paint = True
+        self._read_ahead_fallback.start()
+
+    def _painted(self) -> None:
+        if self._read_after_paint:
+            # Called as the paint begins: the zero timer fires once it is done.
+            self._read_after_paint = False
+            self._read_ahead_fallback.stop()
+            QTimer.singleShot(0, self.model, self._read_ahead_now)
+
+    def _read_ahead_now(self) -> None:
+        self._read_after_paint = False
+        self.model.read_ahead()
 
     def _allow_painting(self) -> None:
         if not self.updatesEnabled():
@@ -621,8 +651,7 @@ class PaymentsView(QWidget):
         more = len(result.rows) == _FIRST_READ
         self.model.reset(result.rows, sort=result.filter.sort, more=more)
         if more:
-            # Posted events (the repaint of these rows) go before a zero timer.
-            QTimer.singleShot(0, self.model, self.model.read_ahead)
+            self._read_ahead_after_paint()
         if result.rows:
             self.pages.setCurrentWidget(self.table)
             self.table.scrollToTop()
@@ -660,7 +689,7 @@ class PaymentsView(QWidget):
             if shown == self._shown:
                 self._on_query_error(exc)
 
-        self.runner.submit(work, done, failed, key="payments", supersede=False)
+        self.runner.submit(work, done, failed, key="payments", supersede=False, owner=self)
 
     @staticmethod
     def _is_unfiltered(f: PaymentFilter) -> bool:
@@ -830,6 +859,7 @@ class PaymentsView(QWidget):
             self._on_detail,
             lambda exc: self.detail.show_error(person_message(exc)),
             key="detail",
+            owner=self,
         )
 
     def _on_detail(self, data: DetailData) -> None:
@@ -908,8 +938,9 @@ class PaymentsView(QWidget):
                 rows = payments.rows_by_id(session, named & on_hand) if named & on_hand else []
             return _LiveRead(named, rows, everything)
 
-        self.runner.submit(work, self._on_live_read, self._on_live_error, key="live",
-                           supersede=False)  # fmt: skip
+        self.runner.submit(
+            work, self._on_live_read, self._on_live_error, key="live", supersede=False, owner=self
+        )
 
     def _on_live_read(self, result: _LiveRead) -> None:
         # Rows read ahead are not re-read: the changed ones (and those after them) are read

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class _Pending:
     on_error: ErrorCallback | None
     key: str | None
     generation: int
+    owner: QObject | None = None
 
 
 class _Job(QRunnable):
@@ -72,11 +74,13 @@ class TaskRunner(QObject):
         *,
         key: str | None = None,
         supersede: bool = True,
+        owner: QObject | None = None,
     ) -> int:
         """Run ``fn()`` in the pool; ``on_result(value)`` or ``on_error(exc)`` runs on the UI
         thread. With ``key``, a later submit with ``supersede=True`` on the same key makes this
         one stale; ``supersede=False`` joins the current generation (e.g. the next page of the
-        query that is on screen)."""
+        query that is on screen). With ``owner``, the outcome is dropped if ``owner`` has been
+        deleted meanwhile (a view closed while its read was in flight)."""
         generation = 0
         if key is not None:
             generation = self._generations.get(key, 0)
@@ -84,7 +88,7 @@ class TaskRunner(QObject):
                 generation += 1
                 self._generations[key] = generation
         job_id = next(self._ids)
-        self._pending[job_id] = _Pending(on_result, on_error, key, generation)
+        self._pending[job_id] = _Pending(on_result, on_error, key, generation, owner)
         self.pool.start(_Job(self, job_id, fn))
         self.busyChanged.emit(len(self._pending))
         return job_id
@@ -112,6 +116,8 @@ class TaskRunner(QObject):
             return
         if pending.key is not None and self._generations.get(pending.key) != pending.generation:
             return  # superseded: a newer request owns the screen
+        if pending.owner is not None and not shiboken6.isValid(pending.owner):
+            return  # whoever asked is gone
         if error is None:
             pending.on_result(result)
         elif pending.on_error is not None:
