@@ -4,6 +4,8 @@ and (for data tests) its own database: a SQLite file, or a fresh Postgres schema
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -119,3 +121,15 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def ctx(db, clock) -> Context:
     return Context(db=db, clock=clock, client_id="test-client")
+
+
+def modules_loaded_by(code: str, prefixes: tuple[str, ...]) -> list[str]:
+    """Run ``code`` in a fresh interpreter and return the modules it loaded whose names start
+    with one of ``prefixes`` (what a command or the window costs to start)."""
+    script = (
+        f"{code}\nimport sys\n"
+        f"print(','.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    return [m for m in lines[-1].split(",") if m] if lines else []
