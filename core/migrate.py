@@ -8,9 +8,7 @@ database (and of ``paydesk health``)."""
 
 from __future__ import annotations
 
-import ast
 import logging
-import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
@@ -19,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from core import paths
 from core.db import Database
 from core.errors import SchemaTooNew
+from core.revisions import known_revisions, single_head
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -27,8 +26,6 @@ log = logging.getLogger(__name__)
 
 # pg_advisory_lock key: "paydesk" + "migrate", fixed so every copy agrees.
 MIGRATION_LOCK_KEY = 0x70617964_6D696772 & 0x7FFF_FFFF_FFFF_FFFF
-
-_HEADER = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
 def alembic_config() -> Config:
@@ -39,29 +36,12 @@ def alembic_config() -> Config:
     return cfg
 
 
-def known_revisions() -> dict[str, tuple[str, ...]]:
-    """Every schema revision this Paydesk ships and the ones it follows, read from the
-    migration files' headers (``revision = ...`` / ``down_revision = ...``)."""
-    revisions: dict[str, tuple[str, ...]] = {}
-    for path in (paths.migrations_dir() / "versions").glob("*.py"):
-        found = dict(_HEADER.findall(path.read_text(encoding="utf-8")))
-        if "revision" not in found:
-            continue
-        down = ast.literal_eval(found.get("down_revision", "None"))
-        revisions[ast.literal_eval(found["revision"])] = (
-            () if down is None else (down,) if isinstance(down, str) else tuple(down)
-        )
-    return revisions
-
-
 def head_revision() -> str:
     """The schema revision this Paydesk expects (Alembic decides when the migration files
     do not name exactly one head)."""
-    revisions = known_revisions()
-    below = {d for downs in revisions.values() for d in downs}
-    heads = [r for r in revisions if r not in below]
-    if len(heads) == 1:
-        return heads[0]
+    head = single_head()
+    if head is not None:
+        return head
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -128,8 +128,9 @@ def modules_loaded_by(code: str, prefixes: tuple[str, ...]) -> list[str]:
     with one of ``prefixes`` (what a command or the window costs to start)."""
     script = (
         f"{code}\nimport sys\n"
-        f"print(','.join(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))\n"
+        f"print('\\nloaded:' + ','.join(sorted(m for m in sys.modules "
+        f"if m.startswith({prefixes!r}))))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    lines = out.stdout.strip().splitlines()
-    return [m for m in lines[-1].split(",") if m] if lines else []
+    last = out.stdout.rstrip("\n").rpartition("\nloaded:")[2]
+    return [m for m in last.split(",") if m]

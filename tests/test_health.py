@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import text
 
 from core import health
 from core.cli import main
+from core.health_light import DEFAULT_THRESHOLDS, ONLINE_WITHIN, light_check
 from core.models import Client, Merchant, Payment, PolicySetting, Refund, TaskRun, WebhookLog
 from tests.conftest import modules_loaded_by
 
@@ -17,7 +19,15 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def run(db, now=NOW) -> health.HealthReport:
-    return health.check(db, now)
+    """The full check; the command's quick path must give the same report (or step aside)."""
+    full = health.check(db, now)
+    light = light_check(db.target.url.render_as_string(hide_password=False), now)
+    if full.reachable and full.schema_revision == full.app_revision:
+        assert light is not None
+        assert replace(light, round_trip_ms=None) == replace(full, round_trip_ms=None)
+    else:
+        assert light is None
+    return full
 
 
 def add_merchant(session, mid="mer_a", **kw):
@@ -379,3 +389,24 @@ def test_command_exits_1_for_an_empty_postgres_schema(pg_schema_url, capsys):
         "The database is not set up for Paydesk yet; run `paydesk db upgrade`."
     ]
     assert data["schema"]["database"] is None
+
+
+def test_the_quick_path_knows_the_policy_defaults_and_the_online_window():
+    from core import policy, presence
+
+    assert health._default_thresholds() == DEFAULT_THRESHOLDS
+    assert set(DEFAULT_THRESHOLDS) <= set(policy.KEYS)
+    assert ONLINE_WITHIN == presence.ONLINE_WITHIN
+
+
+def test_command_on_a_current_database_loads_no_sqlalchemy(db_url, db):
+    code = f"from core.cli import main\nmain(['--database', {db_url!r}, 'health', '--json'])"
+    assert modules_loaded_by(code, ("sqlalchemy", "alembic", "core.db", "core.models")) == []
+
+
+def test_the_quick_path_steps_aside_for_what_it_does_not_read(tmp_path):
+    assert light_check(str(tmp_path / "bare-path.sqlite3"), NOW) is None
+    assert light_check(f"sqlite:///{tmp_path / 'missing.sqlite3'}", NOW) is None
+    assert not (tmp_path / "missing.sqlite3").exists()
+    assert light_check("mysql://root@127.0.0.1/x", NOW) is None
+    assert light_check("postgresql://u@127.0.0.1:notaport/db", NOW) is None
