@@ -29,6 +29,7 @@ from core.health_report import (  # noqa: F401 - the report's names are used fro
     TaskHealth,
     TaskRunRow,
     age_text,
+    as_utc,
     assemble,
     tasks_from_runs,
     unreachable,
@@ -219,14 +220,14 @@ def _webhook_backlog(session: Session, now: datetime) -> tuple[int, datetime | N
             WebhookLog.status == "pending", WebhookLog.next_retry_at <= now
         )
     ).one()
-    return int(n), _aware(oldest)
+    return int(n), as_utc(oldest)
 
 
 def _refunds_awaiting(session: Session) -> tuple[int, datetime | None]:
     n, oldest = session.execute(
         select(func.count(), func.min(Refund.created_at)).where(Refund.status == "pending_approval")
     ).one()
-    return int(n), _aware(oldest)
+    return int(n), as_utc(oldest)
 
 
 def _disabled_endpoints(session: Session) -> list[EndpointState]:
@@ -246,12 +247,3 @@ def _copies_online(session: Session, now: datetime) -> list[CopyOnline]:
         CopyOnline(c.id, c.host, c.user, c.kind, c.version, c.last_seen)
         for c in online_clients(session, now)
     ]
-
-
-def _aware(value: Any) -> datetime | None:
-    # Aggregates (min) come back without the column type: naive text on SQLite.
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return utc(value)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from core.health_report import (
     EndpointState,
     HealthReport,
     TaskRunRow,
+    as_utc,
     assemble,
     tasks_from_runs,
 )
@@ -113,22 +114,13 @@ def _target(url: str) -> _Target | None:
     return None  # a bare path, another driver: the full check reads those
 
 
-def _when(value: Any) -> datetime | None:
-    """A stored time as an aware UTC datetime (SQLite keeps naive UTC text)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return utc(value)
+def _same(t: datetime) -> datetime:
+    return t
 
 
-@contextmanager
-def _connection(target: _Target) -> Iterator[Any]:
-    conn = target.connect()
-    try:
-        yield conn
-    finally:
-        conn.close()
+def _sqlite_time(t: datetime) -> str:
+    # What a stored time is compared with: SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def light_check(url: str, now: datetime) -> HealthReport | None:
@@ -148,18 +140,8 @@ def _read(target: _Target, now: datetime) -> HealthReport | None:
         return None
     postgres = target.kind == "postgres"
     mark = "%s" if postgres else "?"
-    # What a stored time is compared with: SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
-    if postgres:
-
-        def at(t: datetime) -> Any:
-            return t
-
-    else:
-
-        def at(t: datetime) -> Any:
-            return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-    with _connection(target) as conn:
+    at = _same if postgres else _sqlite_time
+    with closing(target.connect()) as conn:
         cur = conn.cursor()
         start = time.perf_counter()
         cur.execute("SELECT 1").fetchall()
@@ -179,7 +161,7 @@ def _read(target: _Target, now: datetime) -> HealthReport | None:
             "FROM task_runs ORDER BY task, last_run_at"
         ).fetchall()
         tasks = tasks_from_runs(
-            (TaskRunRow(r[0], r[1], _when(r[2]), r[3], r[4], r[5], _when(r[6])) for r in runs),
+            (TaskRunRow(r[0], r[1], as_utc(r[2]), r[3], r[4], r[5], as_utc(r[6])) for r in runs),
             now,
             grace,
         )
@@ -199,7 +181,7 @@ def _read(target: _Target, now: datetime) -> HealthReport | None:
             ).fetchall()
         ]
         copies = [
-            CopyOnline(r[0], r[1], r[2], r[3], r[4], _when(r[5]))  # type: ignore[arg-type]
+            CopyOnline(r[0], r[1], r[2], r[3], r[4], as_utc(r[5]))  # type: ignore[arg-type]
             for r in cur.execute(
                 'SELECT id, host, "user", kind, version, last_seen FROM clients '
                 f"WHERE last_seen >= {mark} ORDER BY last_seen DESC, id",
@@ -217,9 +199,9 @@ def _read(target: _Target, now: datetime) -> HealthReport | None:
         problems=(),
         tasks=tasks,
         backlog=int(backlog),
-        oldest_due=_when(oldest_due),
+        oldest_due=as_utc(oldest_due),
         awaiting=int(awaiting),
-        oldest_refund=_when(oldest_refund),
+        oldest_refund=as_utc(oldest_refund),
         endpoints=endpoints,
         copies=copies,
     )

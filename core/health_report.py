@@ -234,6 +234,16 @@ class HealthReport:
         }
 
 
+def as_utc(value: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime: aggregates (min) and plain DB-API reads of
+    SQLite come back as naive UTC text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return utc(value)
+
+
 def unreachable(database: str, mode: str, sentence: str, now: datetime) -> HealthReport:
     """The report when the database cannot be reached (exit code 2)."""
     return HealthReport(

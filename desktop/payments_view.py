@@ -439,13 +439,12 @@ class PaymentsView(QWidget):
         table.installEventFilter(self._table_width)
         # Pages are read ahead once the rows just shown have been painted: a read in the pool
         # during the paint would take turns with it for the GIL and slow both.
-        self._read_after_paint = False
         self._paint_watch = _EventWatcher(QEvent.Type.Paint, self._painted, table)
         table.viewport().installEventFilter(self._paint_watch)
         self._read_ahead_fallback = QTimer(self)
         self._read_ahead_fallback.setSingleShot(True)
         self._read_ahead_fallback.setInterval(READ_AHEAD_FALLBACK_MS)  # not painted (hidden)
-        self._read_ahead_fallback.timeout.connect(self._read_ahead_now)
+        self._read_ahead_fallback.timeout.connect(self.model.read_ahead)
         self.model.set_read_ahead_scheduler(self._read_ahead_after_paint)
         hh.sectionResized.connect(self._column_resized)
         table.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, table))
@@ -623,19 +622,14 @@ class PaymentsView(QWidget):
         )
 
     def _read_ahead_after_paint(self) -> None:
-        self._read_after_paint = True
+        # The fallback timer running is what says a read waits for the next paint.
         self._read_ahead_fallback.start()
 
     def _painted(self) -> None:
-        if self._read_after_paint:
+        if self._read_ahead_fallback.isActive():
             # Called as the paint begins: the zero timer fires once it is done.
-            self._read_after_paint = False
             self._read_ahead_fallback.stop()
-            QTimer.singleShot(0, self.model, self._read_ahead_now)
-
-    def _read_ahead_now(self) -> None:
-        self._read_after_paint = False
-        self.model.read_ahead()
+            QTimer.singleShot(0, self.model, self.model.read_ahead)
 
     def _allow_painting(self) -> None:
         if not self.updatesEnabled():
