@@ -83,6 +83,8 @@ def make_engine(
             pool_size=pool_size + 3,
             max_overflow=10,
             pool_pre_ping=False,
+            # The connection used last has its page cache and prepared statements warm.
+            pool_use_lifo=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -95,6 +97,7 @@ def make_engine(
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=10,
+        pool_use_lifo=True,
         connect_args={"connect_timeout": 5, "application_name": "paydesk"},
     )
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import InputError, NotFound
@@ -102,69 +102,92 @@ class PaymentFilter:
 # past it, matches are dense enough that walking the ordered index finds a page sooner.
 NARROW_SEARCH = 1000
 
+# The list's reads are the hottest statements Paydesk runs (every filter change, every page
+# of scrolling), so they are written out here in the database's own terms instead of being
+# built and compiled through SQLAlchemy's expression layer on each call: a handful of fixed
+# shapes whose text the driver keeps prepared. Placeholders are written "?" and become "%s"
+# for psycopg; no literal "?" or "%" appears in the text.
+_SELECT = (
+    "SELECT id, created_at, merchant_id, order_id, customer_email, customer_vpa, method,"
+    " amount, currency, status, refunded_amount, captured FROM payments"
+)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime stores a time on SQLite
 
-def _prefix(session: Session, column: Any, prefix: str) -> Any:
-    if session.get_bind().dialect.name == "sqlite":
-        # A half-open range is what SQLite's planner turns into an index seek (its LIKE is
-        # case-insensitive and would scan).
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        return and_(column >= prefix, column < upper)
-    # varchar_pattern_ops indexes serve LIKE 'prefix%' (and not plain < and >).
-    return column.startswith(prefix, autoescape=True)
 
+class _Statement:
+    """WHERE conditions and their parameters, built for one dialect."""
 
-def _search_clause(session: Session, q: str) -> Any:
-    if q.startswith("pay_"):
-        return Payment.id == q
-    prefix = q.lower()
-    seeks = [
-        select(Payment.id).where(Payment.order_id == q),
-        select(Payment.id).where(_prefix(session, Payment.customer_email, prefix)),
-        select(Payment.id).where(_prefix(session, Payment.customer_vpa, prefix)),
-    ]
-    # How many rows match, counted only up to the bound through the three indexes. The
-    # planners cannot tell a prefix that matches one row from one that matches thousands
-    # (Postgres without fresh statistics walks the whole table for an order id), so the
-    # shape of the query is chosen here.
-    probe = union_all(*seeks).limit(NARROW_SEARCH + 1).subquery()
-    found = session.scalar(select(func.count()).select_from(probe)) or 0
-    if found <= NARROW_SEARCH:
-        return Payment.id.in_(union_all(*seeks))
-    if session.get_bind().dialect.name == "sqlite":
-        # LIKE cannot use SQLite's indexes, so it walks the ordered index and stops at a page.
-        email = Payment.customer_email.like(f"{_escape_like(prefix)}%", escape="\\")
-        vpa = Payment.customer_vpa.like(f"{_escape_like(prefix)}%", escape="\\")
-    else:
-        email = Payment.customer_email.startswith(prefix, autoescape=True)
-        vpa = Payment.customer_vpa.startswith(prefix, autoescape=True)
-    return or_(Payment.order_id == q, email, vpa)
+    def __init__(self, sqlite: bool) -> None:
+        self.sqlite = sqlite
+        self.conditions: list[str] = []
+        self.params: list[Any] = []
+
+    def where(self, condition: str, *params: Any) -> None:
+        self.conditions.append(condition)
+        self.params.extend(params)
+
+    def time(self, dt: datetime) -> Any:
+        """A time as the column stores it (UTC; naive times are taken as UTC)."""
+        dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        return dt.strftime(_SQLITE_TIME) if self.sqlite else dt
+
+    def prefix(self, column: str, prefix: str) -> tuple[str, list[Any]]:
+        """``column`` starts with ``prefix``, in the form the dialect's index serves."""
+        if self.sqlite:
+            # A half-open range is what SQLite's planner turns into an index seek (its LIKE
+            # is case-insensitive and cannot use the index).
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            return f"{column} >= ? AND {column} < ?", [prefix, upper]
+        # varchar_pattern_ops indexes serve LIKE 'prefix%' (and not plain < and >).
+        return f"{column} LIKE ? ESCAPE '\\'", [_escape_like(prefix) + "%"]
+
+    def sql(self, head: str, tail: str = "") -> str:
+        text = head
+        if self.conditions:
+            text += " WHERE " + " AND ".join(self.conditions)
+        text += tail
+        return text if self.sqlite else text.replace("?", "%s")
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def build_query(session: Session, f: PaymentFilter) -> Select[Any]:
-    """The filtered, ordered query without a page bound."""
-    stmt = select(*_COLUMNS)
-    if f.status:
-        stmt = stmt.where(Payment.status == f.status)
-    if f.merchant_id:
-        stmt = stmt.where(Payment.merchant_id == f.merchant_id)
-    if f.method:
-        stmt = stmt.where(Payment.method == f.method)
-    if f.currency:
-        stmt = stmt.where(Payment.currency == f.currency.upper())
-    if f.created_from:
-        stmt = stmt.where(Payment.created_at >= f.created_from)
-    if f.created_to:
-        stmt = stmt.where(Payment.created_at < f.created_to)
-    if f.search:
-        stmt = stmt.where(_search_clause(session, f.search))
-    key = Payment.amount if f.sort == "amount" else Payment.created_at
-    if f.descending:
-        return stmt.order_by(key.desc(), Payment.id.desc())
-    return stmt.order_by(key.asc(), Payment.id.asc())
+def _driver_rows(session: Session, sql: str, params: list[Any]) -> list[Any]:
+    return session.connection().exec_driver_sql(sql, tuple(params)).all()
+
+
+def _search(session: Session, st: _Statement, q: str) -> None:
+    if q.startswith("pay_"):
+        st.where("id = ?", q)
+        return
+    prefix = q.lower()
+    seeks = _Statement(st.sqlite)
+    parts = ["SELECT id FROM payments WHERE order_id = ?"]
+    seeks.params.append(q)
+    for column in ("customer_email", "customer_vpa"):
+        condition, params = seeks.prefix(column, prefix)
+        parts.append(f"SELECT id FROM payments WHERE {condition}")
+        seeks.params.extend(params)
+    union = " UNION ALL ".join(parts)
+    # How many rows match, counted only up to the bound through the three indexes. The
+    # planners cannot tell a prefix that matches one row from one that matches thousands
+    # (Postgres without fresh statistics walks the whole table for an order id), so the
+    # shape of the query is chosen here.
+    probe = seeks.sql(f"SELECT count(*) FROM ({union} LIMIT {NARROW_SEARCH + 1}) AS probe")
+    found = _driver_rows(session, probe, seeks.params)[0][0]
+    if found <= NARROW_SEARCH:
+        st.where(f"id IN ({union})", *seeks.params)
+        return
+    # Matches are dense: walk the ordered index and stop at a page (on SQLite LIKE cannot use
+    # the prefix indexes anyway; on Postgres it can, but the walk is what finds a page).
+    pattern = _escape_like(prefix) + "%"
+    st.where(
+        "(order_id = ? OR customer_email LIKE ? ESCAPE '\\' OR customer_vpa LIKE ? ESCAPE '\\')",
+        q,
+        pattern,
+        pattern,
+    )
 
 
 def page(
@@ -173,15 +196,42 @@ def page(
     after: tuple[Any, str] | None = None,
     limit: int = PAGE_SIZE,
 ) -> list[PaymentRow]:
-    """One page of payments after the cursor ``after`` (from ``PaymentRow.cursor``)."""
+    """One page of payments matching ``f`` in its order, after the cursor ``after`` (from
+    ``PaymentRow.cursor``). Pages are keyed on (created_at, id) or (amount, id), never OFFSET,
+    so the millionth row costs what the first does."""
     f = f.validated()
-    stmt = build_query(session, f)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    st = _Statement(sqlite)
+    if f.status:
+        st.where("status = ?", f.status)
+    if f.merchant_id:
+        st.where("merchant_id = ?", f.merchant_id)
+    if f.method:
+        st.where("method = ?", f.method)
+    if f.currency:
+        st.where("currency = ?", f.currency.upper())
+    if f.created_from:
+        st.where("created_at >= ?", st.time(f.created_from))
+    if f.created_to:
+        st.where("created_at < ?", st.time(f.created_to))
+    if f.search:
+        _search(session, st, f.search)
+    key = "amount" if f.sort == "amount" else "created_at"
     if after is not None:
-        key = Payment.amount if f.sort == "amount" else Payment.created_at
-        pair = tuple_(key, Payment.id)
-        stmt = stmt.where(pair < tuple_(*after) if f.descending else pair > tuple_(*after))
-    rows = session.execute(stmt.limit(limit)).all()
-    return [PaymentRow(*r) for r in rows]
+        value = after[0] if key == "amount" else st.time(after[0])
+        st.where(f"({key}, id) {'<' if f.descending else '>'} (?, ?)", value, after[1])
+    way = "DESC" if f.descending else "ASC"
+    rows = _driver_rows(
+        session, st.sql(_SELECT, f" ORDER BY {key} {way}, id {way} LIMIT {int(limit)}"), st.params
+    )
+    if sqlite:
+        return [
+            PaymentRow(
+                r[0], datetime.fromisoformat(r[1]).replace(tzinfo=UTC), *r[2:11], bool(r[11])
+            )
+            for r in rows
+        ]
+    return [PaymentRow(r[0], r[1].astimezone(UTC), *r[2:]) for r in rows]
 
 
 def rows_by_id(session: Session, ids: Iterable[str]) -> list[PaymentRow]:

@@ -1,0 +1,212 @@
+"""Finding payments (core.payments.page) on SQLite and on Postgres: every filter, the search
+kinds, both sorts in both directions, and keyset paging that returns every match exactly once.
+
+The expected rows are worked out in Python from the rows the test wrote, so each case compares
+the database's answer with an independent one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from core import payments
+from core.errors import InputError
+from core.models import Merchant, Payment
+from core.payments import PaymentFilter, PaymentRow
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+STATUSES = ("success", "failed", "pending")
+METHODS = ("upi", "card", "netbanking", "wallet")
+CURRENCIES = ("INR", "USD", "JPY")
+# More matches than NARROW_SEARCH share the "buyer" prefix, so both shapes of a search run.
+COUNT = payments.NARROW_SEARCH + 260
+
+
+@dataclass(frozen=True)
+class Written:
+    rows: list[dict[str, Any]]
+
+    def expected(self, f: PaymentFilter) -> list[str]:
+        """The ids ``f`` selects, in its order, worked out in Python."""
+        f = f.validated()
+        out = [r for r in self.rows if matches(r, f)]
+        key = "amount" if f.sort == "amount" else "created_at"
+        out.sort(key=lambda r: (r[key], r["id"]), reverse=f.descending)
+        return [r["id"] for r in out]
+
+
+def matches(r: dict[str, Any], f: PaymentFilter) -> bool:
+    if f.status and r["status"] != f.status:
+        return False
+    if f.merchant_id and r["merchant_id"] != f.merchant_id:
+        return False
+    if f.method and r["method"] != f.method:
+        return False
+    if f.currency and r["currency"] != f.currency.upper():
+        return False
+    if f.created_from and r["created_at"] < f.created_from:
+        return False
+    if f.created_to and r["created_at"] >= f.created_to:
+        return False
+    if f.search:
+        q = f.search
+        if q.startswith("pay_"):
+            return r["id"] == q
+        prefix = q.lower()
+        return (
+            r["order_id"] == q
+            or (r["customer_email"] or "\0").startswith(prefix)
+            or (r["customer_vpa"] or "\0").startswith(prefix)
+        )
+    return True
+
+
+@pytest.fixture
+def written(db) -> Written:
+    rows = []
+    for i in range(COUNT):
+        status = STATUSES[i % 3]
+        # Pairs of payments share a creation time, so the id decides between them.
+        created = NOW - timedelta(minutes=i // 2, microseconds=0 if i % 5 else 250_000)
+        email = f"buyer{i:05d}@example.com" if i % 2 == 0 else None
+        vpa = None if i % 2 == 0 else f"buyer{i:05d}@okaxis"
+        if i == 7:
+            email, vpa = "a_b@example.com", None  # a LIKE wildcard in the address itself
+        if i == 8:
+            email = "axb@example.com"  # what "a_b" would match were "_" not escaped
+        if i == 9:
+            email, vpa = "100%pure@example.com", None
+        rows.append(
+            {
+                "id": f"pay_t{i:06d}{'Z' if i % 4 == 0 else 'a'}",
+                "merchant_id": ("mer_a", "mer_b", "mer_c")[i % 3 if i % 7 else 0],
+                "order_id": f"ord_{i:06d}",
+                # Amounts repeat, so the id breaks ties under the amount sort too.
+                "amount": 1_000 + (i * 37) % 500,
+                "currency": CURRENCIES[i % 3],
+                "method": METHODS[i % 4],
+                "status": status,
+                "captured": status == "success",
+                "customer_email": email,
+                "customer_vpa": vpa,
+                "refunded_amount": 0,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+    with db.write() as session:
+        session.execute(
+            insert(Merchant),
+            [
+                {"id": m, "name": m.upper(), "email": f"{m}@example.com", "created_at": NOW}
+                for m in ("mer_a", "mer_b", "mer_c")
+            ],
+        )
+        session.execute(insert(Payment), rows)
+    return Written(rows)
+
+
+def walk(db, f: PaymentFilter, limit: int) -> list[PaymentRow]:
+    """Every page of ``f``, each read after the last row of the one before."""
+    out: list[PaymentRow] = []
+    after = None
+    while True:
+        with db.read() as session:
+            got = payments.page(session, f, after=after, limit=limit)
+        out.extend(got)
+        if len(got) < limit:
+            return out
+        after = got[-1].cursor(f.sort)
+
+
+FILTERS = {
+    "everything newest first": PaymentFilter(),
+    "oldest first": PaymentFilter(descending=False),
+    "largest amount first": PaymentFilter(sort="amount"),
+    "smallest amount first": PaymentFilter(sort="amount", descending=False),
+    "failed": PaymentFilter(status="failed"),
+    "one merchant, card": PaymentFilter(merchant_id="mer_b", method="card"),
+    "one currency, in lower case": PaymentFilter(currency="jpy"),
+    "a day and a half": PaymentFilter(
+        created_from=NOW - timedelta(hours=20), created_to=NOW - timedelta(hours=4)
+    ),
+    "pending by amount in a range": PaymentFilter(
+        status="pending", sort="amount", created_from=NOW - timedelta(hours=9)
+    ),
+    "an exact payment id": PaymentFilter(search="pay_t000123a"),
+    "an exact order id": PaymentFilter(search="ord_000321"),
+    "an email prefix with few matches": PaymentFilter(search="buyer0004"),
+    "a VPA prefix in capitals": PaymentFilter(search="BUYER00051"),
+    "a prefix most payments share": PaymentFilter(search="buyer"),
+    "a broad prefix and a status": PaymentFilter(search="buyer", status="success"),
+    "an underscore matches only itself": PaymentFilter(search="a_b"),
+    "a percent sign matches only itself": PaymentFilter(search="100%"),
+    "surrounding spaces are ignored": PaymentFilter(search="  ord_000042 "),
+    "a search that matches nothing": PaymentFilter(search="nobody@nowhere"),
+}
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_pages_return_every_match_once_in_the_filters_order(db, written, name):
+    f = FILTERS[name]
+    want = written.expected(f)
+    got = walk(db, f, limit=97)
+    assert [r.id for r in got] == want
+    assert name == "a search that matches nothing" or want
+
+
+def test_rows_carry_every_listed_field_as_written(db, written):
+    with db.read() as session:
+        (row,) = payments.page(session, PaymentFilter(search="pay_t000010a"))
+    src = next(r for r in written.rows if r["id"] == "pay_t000010a")
+    assert row == PaymentRow(
+        id=src["id"],
+        created_at=src["created_at"],
+        merchant_id=src["merchant_id"],
+        order_id=src["order_id"],
+        customer_email=src["customer_email"],
+        customer_vpa=src["customer_vpa"],
+        method=src["method"],
+        amount=src["amount"],
+        currency=src["currency"],
+        status=src["status"],
+        refunded_amount=0,
+        captured=src["captured"],
+    )
+    assert row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)
+    assert isinstance(row.captured, bool) and isinstance(row.amount, int)
+
+
+def test_a_cursor_between_two_payments_of_the_same_time_splits_them_by_id(db, written):
+    first, second = sorted(
+        (r for r in written.rows if r["created_at"] == NOW - timedelta(minutes=3)),
+        key=lambda r: r["id"],
+        reverse=True,
+    )
+    with db.read() as session:
+        rows = payments.page(
+            session, PaymentFilter(), after=(first["created_at"], first["id"]), limit=1
+        )
+    assert [r.id for r in rows] == [second["id"]]
+
+
+@pytest.mark.parametrize(
+    ("f", "message"),
+    [
+        (PaymentFilter(status="done"), "'done' is not a payment status"),
+        (PaymentFilter(method="cash"), "'cash' is not a payment method"),
+        (PaymentFilter(currency="XYZ"), "'XYZ' is not a currency Paydesk knows."),
+        (PaymentFilter(sort="customer"), "Payments can be sorted by created or amount"),
+        (
+            PaymentFilter(created_from=NOW, created_to=NOW - timedelta(days=1)),
+            "The start of the date range is after its end.",
+        ),
+    ],
+)
+def test_a_filter_payments_cannot_have_is_refused_with_a_sentence(db, f, message):
+    with db.read() as session, pytest.raises(InputError, match=message.replace("(", r"\(")):
+        payments.page(session, f)
