@@ -46,8 +46,8 @@ STATUS_NAMES = {"success": "Success", "pending": "Pending", "failed": "Failed"}
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _CENTER = int(Qt.AlignmentFlag.AlignCenter)
-_AMOUNT_COLUMNS = (COLUMN["amount"], COLUMN["refunded"])
-_ALIGNMENTS = tuple(_RIGHT if c in _AMOUNT_COLUMNS else _LEFT for c in range(len(COLUMNS)))
+AMOUNT_COLUMNS = (COLUMN["amount"], COLUMN["refunded"])
+_ALIGNMENTS = tuple(_RIGHT if c in AMOUNT_COLUMNS else _LEFT for c in range(len(COLUMNS)))
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
@@ -106,7 +106,7 @@ class PaymentsModel(QAbstractTableModel):
         self._stale = False  # the read in flight may hold rows changed since: drop it
         self._fetcher: Callable[[tuple[Any, str]], None] | None = None
         self._schedule_read_ahead: Callable[[], None] = self._read_ahead
-        self._amount_font = tabular_font()
+        self.amount_font = tabular_font()
 
     # -- feeding -------------------------------------------------------------------------
     def set_fetcher(self, fetcher: Callable[[tuple[Any, str]], None] | None) -> None:
@@ -259,6 +259,17 @@ class PaymentsModel(QAbstractTableModel):
     def merchant_name(self, merchant_id: str) -> str:
         return self._names.get(merchant_id, merchant_id)
 
+    # -- what the row painter reads (desktop.row_painter.RowSource) ---------------------------
+    def display_texts(self, row: int) -> tuple[str, ...]:
+        """The display strings of ``row``, one per column (what ``DisplayRole`` answers)."""
+        texts = self._texts[row]
+        if texts is None:
+            texts = self._texts[row] = self._format(self._rows[row])
+        return texts
+
+    def badge_status(self, row: int) -> str:
+        return self._rows[row].status
+
     # -- Qt model interface ----------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self._rows)
@@ -287,7 +298,7 @@ class PaymentsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section][1]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if section in _AMOUNT_COLUMNS else _LEFT
+            return _RIGHT if section in AMOUNT_COLUMNS else _LEFT
         return None
 
     def flags(self, _index: Index) -> Qt.ItemFlag:
@@ -298,17 +309,13 @@ class PaymentsModel(QAbstractTableModel):
         # A paint asks every visible cell for several roles: plain int comparisons and one
         # cached tuple per row keep each call short.
         if role == _DISPLAY:
-            i = index.row()
-            texts = self._texts[i]
-            if texts is None:
-                texts = self._texts[i] = self._format(self._rows[i])
-            return texts[index.column()]
+            return self.display_texts(index.row())[index.column()]
         if role in _UNSERVED:  # asked for every painted cell; answered without a lookup
             return None
         if role == _ALIGNMENT:
             return _ALIGNMENTS[index.column()]
         if role == _FONT:
-            return self._amount_font if index.column() in _AMOUNT_COLUMNS else None
+            return self.amount_font if index.column() in AMOUNT_COLUMNS else None
         if role < _TOOLTIP or role > _USER_LAST:
             return None
         if role == STATUS_ROLE:

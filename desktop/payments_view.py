@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -52,15 +51,16 @@ from core.payments import PAGE_SIZE, PaymentFilter, PaymentRow
 from desktop import theme
 from desktop.payment_detail import DetailData, PaymentDetailPane, load_detail
 from desktop.payments_model import (
+    AMOUNT_COLUMNS,
     COLUMN,
+    COLUMNS,
     METHOD_NAMES,
     READ_AHEAD,
     SORTABLE,
     STATUS_NAMES,
-    STATUS_ROLE,
     PaymentsModel,
 )
-from desktop.status_badge import StatusBadgeDelegate
+from desktop.row_painter import ColumnLook, RowPaintedTable
 from desktop.tasks import ProgressRelay
 from desktop.views import AppServices
 
@@ -401,8 +401,16 @@ class PaymentsView(QWidget):
         chip.hide()
         return chip
 
-    def _build_table(self) -> QTableView:
-        table = QTableView(self)
+    def _build_table(self) -> RowPaintedTable:
+        looks = [
+            ColumnLook(
+                Qt.AlignmentFlag.AlignRight if c in AMOUNT_COLUMNS else Qt.AlignmentFlag.AlignLeft,
+                self.model.amount_font if c in AMOUNT_COLUMNS else None,
+                badge=c == COLUMN["status"],
+            )
+            for c in range(len(COLUMNS))
+        ]
+        table = RowPaintedTable(looks, self)
         table.setModel(self.model)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -447,7 +455,6 @@ class PaymentsView(QWidget):
         self._read_ahead_fallback.timeout.connect(self.model.read_ahead)
         self.model.set_read_ahead_scheduler(self._read_ahead_after_paint)
         hh.sectionResized.connect(self._column_resized)
-        table.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, table))
         table.selectionModel().currentRowChanged.connect(self._current_changed)
         # Lay the new rows out now rather than on Qt's next turn: the repaint they cause then
         # shows them laid out, instead of a second full repaint following the first.

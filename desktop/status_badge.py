@@ -20,42 +20,15 @@ from desktop import theme
 _H_PAD = 8
 
 
-class StatusBadgeDelegate(QStyledItemDelegate):
-    """Draws the cell's text in a rounded badge coloured by the raw status in ``role``.
+class BadgeCache:
+    """Status badges drawn once into a pixmap (per status, text, scheme, font and device
+    pixel ratio) and copied afterwards: a table shows a handful of distinct badges many times
+    over."""
 
-    A table shows a handful of distinct badges many times over, so each is drawn once into a
-    pixmap (per status, text, scheme, font and device pixel ratio) and copied afterwards."""
-
-    def __init__(self, role: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._role = role
+    def __init__(self) -> None:
         self._badges: dict[tuple[str, str, bool, str, float], QPixmap] = {}
 
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        text = opt.text
-        opt.text = ""
-        widget = opt.widget
-        style = widget.style() if widget is not None else QApplication.style()
-        # Selection and hover backgrounds stay the view's; only the text becomes a badge.
-        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
-        status = index.data(self._role)
-        if not text or status is None:
-            return
-        badge = self._badge(str(status), text, opt.font, painter.device().devicePixelRatioF())
-        size = badge.deviceIndependentSize()
-        rect = opt.rect
-        painter.drawPixmap(
-            rect.x() + 6, rect.y() + (rect.height() - round(size.height())) // 2, badge
-        )
-
-    def _badge(self, status: str, text: str, base: QFont, ratio: float) -> QPixmap:
+    def badge(self, status: str, text: str, base: QFont, ratio: float) -> QPixmap:
         key = (status, text, theme.is_dark(), base.key(), ratio)
         badge = self._badges.get(key)
         if badge is not None:
@@ -84,6 +57,41 @@ class StatusBadgeDelegate(QStyledItemDelegate):
         p.end()
         self._badges[key] = badge
         return badge
+
+
+class StatusBadgeDelegate(QStyledItemDelegate):
+    """Draws the cell's text in a rounded badge coloured by the raw status in ``role``."""
+
+    def __init__(self, role: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._role = role
+        self._badges = BadgeCache()
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text = opt.text
+        opt.text = ""
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        # Selection and hover backgrounds stay the view's; only the text becomes a badge.
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        status = index.data(self._role)
+        if not text or status is None:
+            return
+        badge = self._badges.badge(
+            str(status), text, opt.font, painter.device().devicePixelRatioF()
+        )
+        size = badge.deviceIndependentSize()
+        rect = opt.rect
+        painter.drawPixmap(
+            rect.x() + 6, rect.y() + (rect.height() - round(size.height())) // 2, badge
+        )
 
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex

@@ -1,0 +1,193 @@
+"""A table view that paints its visible rows itself, in one pass.
+
+``QTableView`` paints cell by cell: for each cell it asks the model for seven roles and its
+flags, builds a style option and hands it to a delegate and, under a style sheet, to the
+style sheet's box model. With a Python model that is a few thousand calls from C++ into Python
+per frame, and most of a frame's time. This view keeps everything else of ``QTableView``
+(selection, keyboard, scrolling, headers, ``fetchMore``, accessibility through the model) and
+replaces only the painting of the cells: one Python call per frame reads the display strings
+of the visible rows from the model (``RowSource``) and draws them, with the backgrounds and
+colours the palette (and so the style sheet) gives the view.
+
+What a cell looks like is the same as the default delegate's under Paydesk's style sheet:
+alternating rows, the selection colour over a selected row, text elided on the right inside
+the item padding, a column's font and alignment, and a status drawn as a badge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent, QPalette
+from PySide6.QtWidgets import QStyle, QTableView, QWidget
+
+from desktop.status_badge import BadgeCache
+
+# The style sheet's ``QTableView::item { padding: 0 8px }`` plus the style's text margin.
+TEXT_INSET = 11
+# Text widths remembered per column before the memo is started afresh.
+_MEMO_LIMIT = 20_000
+
+
+class RowSource(Protocol):
+    """What the painter reads from the model, per visible row, in one call each."""
+
+    def display_texts(self, row: int) -> Sequence[str]: ...
+
+    def badge_status(self, row: int) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ColumnLook:
+    """How one column's cells are drawn: alignment, font (None: the view's) and whether the
+    text is a status badge."""
+
+    alignment: Qt.AlignmentFlag
+    font: QFont | None = None
+    badge: bool = False
+
+
+class RowPaintedTable(QTableView):
+    """A ``QTableView`` whose model is also a ``RowSource``; see the module docstring."""
+
+    def __init__(self, looks: Sequence[ColumnLook], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._looks = list(looks)
+        self._badges = BadgeCache()
+        # Advance of each text per column (fonts differ by column), so a paint measures only
+        # texts it has not seen; and elided forms per (column, text, width).
+        self._advances: list[dict[str, int]] = [{} for _ in self._looks]
+        self._elided: dict[tuple[int, str, int], str] = {}
+        self._metrics: list[QFontMetrics] = []
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        # A new font or style sheet measures text differently.
+        self._forget_measures()
+
+    def _forget_measures(self) -> None:
+        self._advances = [{} for _ in self._looks]
+        self._elided = {}
+        self._metrics = []
+
+    def _column_metrics(self) -> list[QFontMetrics]:
+        if not self._metrics:
+            base = self.font()
+            self._metrics = [QFontMetrics(look.font or base) for look in self._looks]
+        return self._metrics
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        model = self.model()
+        rows = model.rowCount() if model is not None else 0
+        if rows == 0:
+            return
+        source: RowSource = model  # type: ignore[assignment]
+        area = event.rect()
+        header = self.verticalHeader()
+        first = max(0, header.logicalIndexAt(area.top()))
+        last = header.logicalIndexAt(area.bottom())
+        if last < 0:
+            last = rows - 1
+        height = header.defaultSectionSize()
+        top = header.sectionViewportPosition(first)
+
+        hh = self.horizontalHeader()
+        columns = []
+        direction = self.layoutDirection()
+        for col, look in enumerate(self._looks):
+            if hh.isSectionHidden(col):
+                continue
+            x = hh.sectionViewportPosition(col)
+            width = hh.sectionSize(col)
+            if x + width < area.left() or x > area.right():
+                continue
+            align = QStyle.visualAlignment(direction, look.alignment)
+            columns.append((col, x, width, int(align | Qt.AlignmentFlag.AlignVCenter), look))
+
+        palette = self.palette()
+        if not self.isEnabled():
+            group = QPalette.ColorGroup.Disabled
+        elif self.isActiveWindow():
+            group = QPalette.ColorGroup.Active
+        else:
+            group = QPalette.ColorGroup.Inactive
+        base = palette.color(group, QPalette.ColorRole.Base)
+        alternate = palette.color(group, QPalette.ColorRole.AlternateBase)
+        highlight = palette.color(group, QPalette.ColorRole.Highlight)
+        text_colour = palette.color(group, QPalette.ColorRole.Text)
+        selected_text = palette.color(group, QPalette.ColorRole.HighlightedText)
+        alternating = self.alternatingRowColors()
+        selection = self.selectionModel()
+        selected_rows = (
+            {i.row() for i in selection.selectedRows()} if selection is not None else set()
+        )
+
+        metrics = self._column_metrics()
+        advances = self._advances
+        elided = self._elided
+        view_font = self.font()
+        left, span = area.left(), area.width()
+        ratio = self.devicePixelRatioF()
+
+        painter = QPainter(self.viewport())
+        y = top
+        for row in range(first, last + 1):
+            selected = row in selected_rows
+            if selected:
+                painter.fillRect(left, y, span, height, highlight)
+            elif alternating and row % 2:
+                painter.fillRect(left, y, span, height, alternate)
+            else:
+                painter.fillRect(left, y, span, height, base)
+            painter.setPen(selected_text if selected else text_colour)
+            texts = source.display_texts(row)
+            current_font = None
+            for col, x, width, align, look in columns:
+                text = texts[col]
+                if not text:
+                    continue
+                if look.badge:
+                    status = source.badge_status(row)
+                    if status is not None:
+                        badge = self._badges.badge(status, text, view_font, ratio)
+                        size = badge.deviceIndependentSize()
+                        painter.drawPixmap(x + 6, y + (height - round(size.height())) // 2, badge)
+                        continue
+                room = width - 2 * TEXT_INSET
+                if room <= 0:
+                    continue
+                memo = advances[col]
+                advance = memo.get(text)
+                if advance is None:
+                    if len(memo) > _MEMO_LIMIT:
+                        memo.clear()
+                    advance = memo[text] = metrics[col].horizontalAdvance(text)
+                if advance > room:
+                    key = (col, text, room)
+                    short = elided.get(key)
+                    if short is None:
+                        if len(elided) > _MEMO_LIMIT:
+                            elided.clear()
+                        short = elided[key] = metrics[col].elidedText(
+                            text, Qt.TextElideMode.ElideRight, room
+                        )
+                    text = short
+                font = look.font or view_font
+                if font is not current_font:
+                    painter.setFont(font)
+                    current_font = font
+                painter.drawText(x + TEXT_INSET, y, room, height, align, text)
+            y += height
+        painter.end()
+
+    def visible_rows(self) -> range:
+        """The rows the viewport shows now (for tests and benchmarks)."""
+        header = self.verticalHeader()
+        first = max(0, header.logicalIndexAt(0))
+        last = header.logicalIndexAt(self.viewport().height() - 1)
+        if last < 0:
+            last = (self.model().rowCount() if self.model() is not None else 0) - 1
+        return range(first, last + 1)
