@@ -181,6 +181,23 @@ class Database:
                 session.rollback()
 
     @contextmanager
+    def driver(self) -> Iterator[Any]:
+        """A pooled connection of the database driver itself (``sqlite3`` or psycopg), for
+        the list reads that run on every filter change and scroll: statements written for the
+        driver run on it with nothing in between, which matters most when the code is cold.
+        Each statement sees its own snapshot; the connection is rolled back when returned.
+        Driver errors come out as SQLAlchemy's ``DBAPIError``, like every other read's."""
+        dbapi = self.engine.dialect.dbapi
+        assert dbapi is not None
+        pooled = self.engine.raw_connection()
+        try:
+            yield pooled.driver_connection
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+        finally:
+            pooled.close()
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose work commits as one transaction, or not at all."""
         with self.write_sessions() as session:

@@ -6,6 +6,7 @@ costs what the first does. Rows are plain tuples: the view maps them to roles it
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -153,11 +154,29 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _driver_rows(session: Session, sql: str, params: list[Any]) -> list[Any]:
-    return session.connection().exec_driver_sql(sql, tuple(params)).all()
+# Where a read runs: a Session (inside its transaction) or a driver connection from
+# ``Database.driver`` (the list views, where every microsecond of a cold code path shows).
+Reader = Session | Any
 
 
-def _search(session: Session, st: _Statement, q: str) -> None:
+def _is_sqlite(reader: Reader) -> bool:
+    if isinstance(reader, Session):
+        return reader.get_bind().dialect.name == "sqlite"
+    return isinstance(reader, sqlite3.Connection)
+
+
+def _driver_rows(reader: Reader, sql: str, params: list[Any]) -> list[Any]:
+    if isinstance(reader, Session):
+        return reader.connection().exec_driver_sql(sql, tuple(params)).all()
+    cursor = reader.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _search(reader: Reader, st: _Statement, q: str) -> None:
     if q.startswith("pay_"):
         st.where("id = ?", q)
         return
@@ -175,7 +194,7 @@ def _search(session: Session, st: _Statement, q: str) -> None:
     # (Postgres without fresh statistics walks the whole table for an order id), so the
     # shape of the query is chosen here.
     probe = seeks.sql(f"SELECT count(*) FROM ({union} LIMIT {NARROW_SEARCH + 1}) AS probe")
-    found = _driver_rows(session, probe, seeks.params)[0][0]
+    found = _driver_rows(reader, probe, seeks.params)[0][0]
     if found <= NARROW_SEARCH:
         st.where(f"id IN ({union})", *seeks.params)
         return
@@ -191,16 +210,17 @@ def _search(session: Session, st: _Statement, q: str) -> None:
 
 
 def page(
-    session: Session,
+    reader: Reader,
     f: PaymentFilter,
     after: tuple[Any, str] | None = None,
     limit: int = PAGE_SIZE,
 ) -> list[PaymentRow]:
     """One page of payments matching ``f`` in its order, after the cursor ``after`` (from
-    ``PaymentRow.cursor``). Pages are keyed on (created_at, id) or (amount, id), never OFFSET,
-    so the millionth row costs what the first does."""
+    ``PaymentRow.cursor``), read through a Session or a ``Database.driver`` connection. Pages
+    are keyed on (created_at, id) or (amount, id), never OFFSET, so the millionth row costs
+    what the first does."""
     f = f.validated()
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    sqlite = _is_sqlite(reader)
     st = _Statement(sqlite)
     if f.status:
         st.where("status = ?", f.status)
@@ -215,14 +235,14 @@ def page(
     if f.created_to:
         st.where("created_at < ?", st.time(f.created_to))
     if f.search:
-        _search(session, st, f.search)
+        _search(reader, st, f.search)
     key = "amount" if f.sort == "amount" else "created_at"
     if after is not None:
         value = after[0] if key == "amount" else st.time(after[0])
         st.where(f"({key}, id) {'<' if f.descending else '>'} (?, ?)", value, after[1])
     way = "DESC" if f.descending else "ASC"
     rows = _driver_rows(
-        session, st.sql(_SELECT, f" ORDER BY {key} {way}, id {way} LIMIT {int(limit)}"), st.params
+        reader, st.sql(_SELECT, f" ORDER BY {key} {way}, id {way} LIMIT {int(limit)}"), st.params
     )
     if sqlite:
         return [
@@ -258,9 +278,9 @@ def payment_ids_of_refunds(session: Session, refund_ids: Iterable[str]) -> set[s
     return found
 
 
-def merchant_names(session: Session) -> dict[str, str]:
+def merchant_names(reader: Reader) -> dict[str, str]:
     """Every merchant's name by id: a handful of rows, kept in memory by the views."""
-    return {mid: name for mid, name in session.execute(select(Merchant.id, Merchant.name))}
+    return dict(_driver_rows(reader, "SELECT id, name FROM merchants", []))
 
 
 @dataclass

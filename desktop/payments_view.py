@@ -250,16 +250,17 @@ class PaymentsView(QWidget):
         self._debounce.setInterval(SEARCH_DEBOUNCE_MS)
         self._debounce.timeout.connect(self.apply_filters)
 
+        # The first page is read while the widgets are built (what the filter bar starts at).
+        self.run_query(PaymentFilter())
         self._build()
         # No frame of the loading page when the first rows are quick: painting the whole page
         # twice (empty, then with rows) would put a second full paint before the rows. A slow
         # first query still shows the loading page after FIRST_PAINT_WAIT_MS.
         self.setUpdatesEnabled(False)
-        QTimer.singleShot(FIRST_PAINT_WAIT_MS, self, self._allow_painting)
+        QTimer.singleShot(FIRST_PAINT_WAIT_MS, self, self._first_read_is_slow)
         changes = services.changes
         if changes is not None:
             changes.changed.connect(self._on_changed)
-        self.refresh()
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -274,38 +275,38 @@ class PaymentsView(QWidget):
 
         title_row = QHBoxLayout()
         title_row.setSpacing(8)
-        title_row.addWidget(QLabel("Payments", objectName="PageTitle"))
-        self.counter = QLabel("", objectName="Counter")
+        title_row.addWidget(QLabel("Payments", bar, objectName="PageTitle"))
+        self.counter = QLabel("", bar, objectName="Counter")
         title_row.addWidget(self.counter)
         title_row.addStretch(1)
-        self.export_progress = QProgressBar(self)
+        self.export_progress = QProgressBar(bar)
         self.export_progress.setRange(0, 0)
         self.export_progress.setFixedWidth(160)
         self.export_progress.setTextVisible(False)
-        self.export_label = QLabel("", objectName="Muted")
-        self.export_cancel_button = QPushButton("Cancel", self)
+        self.export_label = QLabel("", bar, objectName="Muted")
+        self.export_cancel_button = QPushButton("Cancel", bar)
         self.export_cancel_button.clicked.connect(self.cancel_export)
         for w in (self.export_label, self.export_progress, self.export_cancel_button):
             w.hide()
             title_row.addWidget(w)
-        self.refresh_button = QToolButton(self)
+        self.refresh_button = QToolButton(bar)
         self.refresh_button.setIcon(theme.icon("refresh"))
         self.refresh_button.setToolTip("Reload (F5)")
         self.refresh_button.clicked.connect(self.refresh)
         title_row.addWidget(self.refresh_button)
-        self.refund_button = QPushButton(theme.icon("refunds"), "Refund…", self)
+        self.refund_button = QPushButton(theme.icon("refunds"), "Refund…", bar)
         self.refund_button.setToolTip("Request a refund of the selected payment")
         self.refund_button.setEnabled(False)
         self.refund_button.clicked.connect(self.refund_selected)
         title_row.addWidget(self.refund_button)
-        self.export_button = QPushButton(theme.icon("export"), "Export CSV…", self)
+        self.export_button = QPushButton(theme.icon("export"), "Export CSV…", bar)
         self.export_button.clicked.connect(self.export_csv)
         title_row.addWidget(self.export_button)
         bar_lay.addLayout(title_row)
 
         filters = QHBoxLayout()
         filters.setSpacing(8)
-        self.search = QLineEdit(self)
+        self.search = QLineEdit(bar)
         self.search.setPlaceholderText("Payment id, order id, or customer email / VPA")
         self.search.setClearButtonEnabled(True)
         self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
@@ -314,15 +315,15 @@ class PaymentsView(QWidget):
         self.search.returnPressed.connect(self.apply_filters)
         filters.addWidget(self.search, 3)
 
-        self.status_combo = QComboBox(self)
+        self.status_combo = QComboBox(bar)
         self.status_combo.addItem("All statuses", None)
         for key in payments.STATUSES:
             self.status_combo.addItem(STATUS_NAMES[key], key)
-        self.method_combo = QComboBox(self)
+        self.method_combo = QComboBox(bar)
         self.method_combo.addItem("All methods", None)
         for key in payments.METHODS:
             self.method_combo.addItem(METHOD_NAMES[key], key)
-        self.merchant_combo = QComboBox(self)
+        self.merchant_combo = QComboBox(bar)
         self.merchant_combo.addItem("All merchants", None)
         self.merchant_combo.setMinimumContentsLength(14)
         self.merchant_combo.setSizeAdjustPolicy(
@@ -332,8 +333,8 @@ class PaymentsView(QWidget):
             combo.currentIndexChanged.connect(self.apply_filters)
             filters.addWidget(combo, 1)
 
-        self.date_from = OptionalDateEdit("From: any", self)
-        self.date_to = OptionalDateEdit("To: any", self)
+        self.date_from = OptionalDateEdit("From: any", bar)
+        self.date_to = OptionalDateEdit("To: any", bar)
         for edit, tip in (
             (self.date_from, "Created on or after"),
             (self.date_to, "Created on or before"),
@@ -341,11 +342,11 @@ class PaymentsView(QWidget):
             edit.setToolTip(tip)
             edit.dateChanged.connect(self._dates_changed)
             filters.addWidget(edit)
-        self.currency_chip = self._chip("Show every currency", self.remove_currency_chip)
-        self.range_chip = self._chip("Show every time of day", self.remove_range_chip)
+        self.currency_chip = self._chip(bar, "Show every currency", self.remove_currency_chip)
+        self.range_chip = self._chip(bar, "Show every time of day", self.remove_range_chip)
         filters.addWidget(self.currency_chip)
         filters.addWidget(self.range_chip)
-        self.clear_button = QToolButton(self)
+        self.clear_button = QToolButton(bar)
         self.clear_button.setText("Clear")
         self.clear_button.setToolTip("Clear every filter")
         self.clear_button.clicked.connect(self.clear_filters)
@@ -355,7 +356,7 @@ class PaymentsView(QWidget):
         self.banner = QFrame(self, objectName="Banner")
         banner_lay = QHBoxLayout(self.banner)
         banner_lay.setContentsMargins(10, 6, 6, 6)
-        self.banner_text = QLabel("")
+        self.banner_text = QLabel("", self.banner)
         self.banner_text.setWordWrap(True)
         retry = QPushButton("Retry", self.banner)
         retry.clicked.connect(self.refresh)
@@ -375,7 +376,9 @@ class PaymentsView(QWidget):
         self._no_match_page: QWidget | None = None
         self.loading_page = self._build_loading_page()
         self.pages.addWidget(self.loading_page)
-        self.pages.setCurrentWidget(self.loading_page)
+        # The table is laid out while the first page is read; the loading page takes its
+        # place only if that read is slow (see ``_first_read_is_slow``).
+        self.pages.setCurrentWidget(self.table)
         self.splitter.addWidget(self.pages)
 
         self._detail_pane: PaymentDetailPane | None = None
@@ -391,8 +394,8 @@ class PaymentsView(QWidget):
         find_action.triggered.connect(lambda: self.search.setFocus())
         self.addAction(find_action)
 
-    def _chip(self, tip: str, remove: Any) -> QToolButton:
-        chip = QToolButton(self, objectName="Chip")
+    def _chip(self, parent: QWidget, tip: str, remove: Any) -> QToolButton:
+        chip = QToolButton(parent, objectName="Chip")
         chip.setIcon(theme.icon("clear"))
         chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         chip.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # the ✕ after the words
@@ -410,7 +413,7 @@ class PaymentsView(QWidget):
             )
             for c in range(len(COLUMNS))
         ]
-        table = RowPaintedTable(looks, self)
+        table = RowPaintedTable(looks, self.pages)
         table.setModel(self.model)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -484,7 +487,7 @@ class PaymentsView(QWidget):
             self._fit_customer_column()
 
     def _state_page(self, icon: str, title: str, text: str) -> tuple[QWidget, QVBoxLayout]:
-        page = QWidget(self, objectName="Page")
+        page = QWidget(self.pages, objectName="Page")
         lay = QVBoxLayout(page)
         lay.addStretch(2)
         pic = QLabel(page)
@@ -619,9 +622,9 @@ class PaymentsView(QWidget):
         want_names = self._names is None
 
         def work() -> _FirstPage:
-            with db.read() as session:
-                rows = payments.page(session, f, limit=_FIRST_READ)
-                names = payments.merchant_names(session) if want_names else None
+            with db.driver() as conn:
+                rows = payments.page(conn, f, limit=_FIRST_READ)
+                names = payments.merchant_names(conn) if want_names else None
             return _FirstPage(f, rows, names)
 
         self.runner.submit(
@@ -641,6 +644,11 @@ class PaymentsView(QWidget):
     def _allow_painting(self) -> None:
         if not self.updatesEnabled():
             self.setUpdatesEnabled(True)
+
+    def _first_read_is_slow(self) -> None:
+        if not self.updatesEnabled() and not self.is_loaded:
+            self.pages.setCurrentWidget(self.loading_page)
+        self._allow_painting()
 
     def _on_first_page(self, result: _FirstPage) -> None:
         self._allow_painting()
@@ -679,8 +687,8 @@ class PaymentsView(QWidget):
         shown = self._shown
 
         def work() -> list[PaymentRow]:
-            with db.read() as session:
-                return payments.page(session, f, after=after, limit=READ_AHEAD)
+            with db.driver() as conn:
+                return payments.page(conn, f, after=after, limit=READ_AHEAD)
 
         def done(rows: list[PaymentRow]) -> None:
             if shown == self._shown:

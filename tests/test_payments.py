@@ -110,13 +110,14 @@ def written(db) -> Written:
     return Written(rows)
 
 
-def walk(db, f: PaymentFilter, limit: int) -> list[PaymentRow]:
-    """Every page of ``f``, each read after the last row of the one before."""
+def walk(db, f: PaymentFilter, limit: int, reader: str = "session") -> list[PaymentRow]:
+    """Every page of ``f``, each read after the last row of the one before, through a Session
+    or a driver connection."""
     out: list[PaymentRow] = []
     after = None
     while True:
-        with db.read() as session:
-            got = payments.page(session, f, after=after, limit=limit)
+        with db.read() if reader == "session" else db.driver() as source:
+            got = payments.page(source, f, after=after, limit=limit)
         out.extend(got)
         if len(got) < limit:
             return out
@@ -150,18 +151,22 @@ FILTERS = {
 }
 
 
+@pytest.mark.parametrize("reader", ["session", "driver"])
 @pytest.mark.parametrize("name", list(FILTERS))
-def test_pages_return_every_match_once_in_the_filters_order(db, written, name):
+def test_pages_return_every_match_once_in_the_filters_order(db, written, name, reader):
     f = FILTERS[name]
     want = written.expected(f)
-    got = walk(db, f, limit=97)
+    got = walk(db, f, limit=97, reader=reader)
     assert [r.id for r in got] == want
     assert name == "a search that matches nothing" or want
 
 
-def test_rows_carry_every_listed_field_as_written(db, written):
-    with db.read() as session:
-        (row,) = payments.page(session, PaymentFilter(search="pay_t000010a"))
+@pytest.mark.parametrize("reader", ["session", "driver"])
+def test_rows_carry_every_listed_field_as_written(db, written, reader):
+    with db.read() if reader == "session" else db.driver() as source:
+        (row,) = payments.page(source, PaymentFilter(search="pay_t000010a"))
+        names = payments.merchant_names(source)
+    assert names == {"mer_a": "MER_A", "mer_b": "MER_B", "mer_c": "MER_C"}
     src = next(r for r in written.rows if r["id"] == "pay_t000010a")
     assert row == PaymentRow(
         id=src["id"],
@@ -210,3 +215,13 @@ def test_a_cursor_between_two_payments_of_the_same_time_splits_them_by_id(db, wr
 def test_a_filter_payments_cannot_have_is_refused_with_a_sentence(db, f, message):
     with db.read() as session, pytest.raises(InputError, match=message.replace("(", r"\(")):
         payments.page(session, f)
+
+
+def test_a_failing_driver_read_is_the_same_database_error_as_any_other(db, written):
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError), db.driver() as conn:
+        payments._driver_rows(conn, "SELECT no_such_column FROM payments", [])
+    # The connection went back to the pool in a usable state.
+    with db.driver() as conn:
+        assert len(payments.page(conn, PaymentFilter(), limit=3)) == 3
