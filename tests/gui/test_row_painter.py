@@ -1,0 +1,140 @@
+"""The Payments table paints its rows itself (desktop.row_painter). What a person sees must be
+what Qt's own item painting shows for the same model: the test renders the same rows through a
+plain QTableView with the default delegate (and the status badge delegate) and compares the
+two pictures pixel by pixel, under Paydesk's style sheet in light and dark, with a selected
+row, elided text, a horizontal scroll and a row changed in place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QTableView
+
+from core.payments import PaymentRow
+from desktop import theme
+from desktop.payments_model import COLUMN, STATUS_ROLE
+from desktop.payments_view import PaymentsView
+from desktop.status_badge import StatusBadgeDelegate
+from desktop.views import AppServices
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(params=["light", "dark"])
+def styled(request, qapp) -> Iterator[bool]:
+    """Paydesk's palette and style sheet on the application for the test, then the old ones."""
+    dark = request.param == "dark"
+    palette, sheet, was_dark = qapp.palette(), qapp.styleSheet(), theme.is_dark()
+    theme.apply(qapp, dark)
+    yield dark
+    theme._state["dark"] = was_dark
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
+
+
+def open_view(qtbot, services: AppServices, width: int = 1280) -> PaymentsView:
+    view = PaymentsView(services)
+    qtbot.addWidget(view)
+    view.resize(width, 600)
+    view.show()
+    qtbot.waitUntil(lambda: view.is_loaded, timeout=10_000)
+    qtbot.waitUntil(lambda: view.runner.in_flight == 0, timeout=10_000)
+    return view
+
+
+def reference_for(qtbot, view: PaymentsView) -> QTableView:
+    """A plain QTableView over the same model, set up as the Payments table is, painting
+    through Qt's item delegates."""
+    table = view.table
+    ref = QTableView()
+    qtbot.addWidget(ref)
+    ref.setModel(view.model)
+    ref.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    ref.setAlternatingRowColors(True)
+    ref.setShowGrid(False)
+    ref.setWordWrap(False)
+    ref.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    ref.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    ref.verticalHeader().hide()
+    ref.verticalHeader().setDefaultSectionSize(table.verticalHeader().defaultSectionSize())
+    ref.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, ref))
+    ref.resize(table.size())
+    ref.show()
+    qtbot.waitExposed(ref)
+    return ref
+
+
+def same_state(view: PaymentsView, ref: QTableView) -> None:
+    """Size, selection and scroll position of the Payments table, on the reference (a
+    selected row opens the detail pane beside the table, which narrows it)."""
+    ref.resize(view.table.size())
+    for col in range(view.model.columnCount()):
+        ref.setColumnWidth(col, view.table.columnWidth(col))
+    QApplication.processEvents()
+    rows = {i.row() for i in view.table.selectionModel().selectedRows()}
+    ref.clearSelection()
+    for row in rows:
+        ref.selectRow(row)
+    ref.horizontalScrollBar().setValue(view.table.horizontalScrollBar().value())
+    ref.verticalScrollBar().setValue(view.table.verticalScrollBar().value())
+    QApplication.processEvents()
+
+
+def picture(table: QTableView) -> QImage:
+    return table.viewport().grab().toImage()
+
+
+def differing_pixels(a: QImage, b: QImage) -> int:
+    """Pixels that differ where both pictures have them (a scroll bar's width apart)."""
+    width, height = min(a.width(), b.width()), min(a.height(), b.height())
+    assert width > 0.95 * max(a.width(), b.width()) and height > 0.95 * max(a.height(), b.height())
+    return sum(1 for y in range(height) for x in range(width) if a.pixel(x, y) != b.pixel(x, y))
+
+
+def assert_same_picture(view: PaymentsView, ref: QTableView) -> None:
+    same_state(view, ref)
+    mine, theirs = picture(view.table), picture(ref)
+    # The rows are really there (not two empty pictures that agree).
+    assert len({mine.pixel(x, 40) for x in range(0, mine.width(), 3)}) > 3
+    assert differing_pixels(mine, theirs) == 0
+
+
+def test_rows_look_as_qts_own_painting_draws_them(qtbot, styled, view_services, seeded_payments):
+    view = open_view(qtbot, view_services)
+    assert_same_picture(view, reference_for(qtbot, view))
+
+
+def test_a_selected_row_looks_as_qts_own_painting_draws_it(
+    qtbot, styled, view_services, seeded_payments
+):
+    view = open_view(qtbot, view_services)
+    ref = reference_for(qtbot, view)
+    view.table.selectRow(2)
+    assert_same_picture(view, ref)
+
+
+def test_text_too_long_for_its_column_is_elided_as_qt_elides_it(
+    qtbot, styled, view_services, seeded_payments
+):
+    view = open_view(qtbot, view_services, width=900)
+    view.table.setColumnWidth(COLUMN["id"], 70)
+    view.table.setColumnWidth(COLUMN["order"], 40)
+    view.table.horizontalScrollBar().setValue(30)
+    assert_same_picture(view, reference_for(qtbot, view))
+
+
+def test_a_row_changed_in_place_is_repainted_with_its_new_values(
+    qtbot, styled, view_services, seeded_payments
+):
+    view = open_view(qtbot, view_services)
+    ref = reference_for(qtbot, view)
+    old = view.model.row_at(1)
+    assert old is not None
+    new: PaymentRow = old._replace(status="success", refunded_amount=old.amount // 2)
+    before = picture(view.table)
+    view.model.update_rows([new])
+    QApplication.processEvents()
+    assert differing_pixels(before, picture(view.table)) > 0
+    assert_same_picture(view, ref)
