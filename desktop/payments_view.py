@@ -112,21 +112,6 @@ class _FirstPage:
     names: dict[str, str] | None
 
 
-class _EventWatcher(QObject):
-    """Calls ``seen()`` on each event of type ``kind`` of the widget it filters (before the
-    widget handles it)."""
-
-    def __init__(self, kind: QEvent.Type, seen: Any, parent: QObject) -> None:
-        super().__init__(parent)
-        self._kind = kind
-        self._seen = seen
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == self._kind:
-            self._seen()
-        return False
-
-
 class OptionalDateEdit(QDateEdit):
     """A date edit whose lowest value reads "Any"; its calendar opens on today."""
 
@@ -353,7 +338,7 @@ class PaymentsView(QWidget):
         filters.addWidget(self.clear_button)
         bar_lay.addLayout(filters)
 
-        self.banner = QFrame(self, objectName="Banner")
+        self.banner = QFrame(bar, objectName="Banner")
         banner_lay = QHBoxLayout(self.banner)
         banner_lay.setContentsMargins(10, 6, 6, 6)
         self.banner_text = QLabel("", self.banner)
@@ -446,12 +431,10 @@ class PaymentsView(QWidget):
         # width with room for the scroll bar, not from the viewport's: the viewport narrows
         # when the scroll bar appears, and a Stretch column would then resize and repaint the
         # whole table a second time after each query that changes whether it scrolls.
-        self._table_width = _EventWatcher(QEvent.Type.Resize, self._fit_customer_column, table)
-        table.installEventFilter(self._table_width)
+        table.resized.connect(self._fit_customer_column)
         # Pages are read ahead once the rows just shown have been painted: a read in the pool
         # during the paint would take turns with it for the GIL and slow both.
-        self._paint_watch = _EventWatcher(QEvent.Type.Paint, self._painted, table)
-        table.viewport().installEventFilter(self._paint_watch)
+        table.painted.connect(self._painted)
         self._read_ahead_fallback = QTimer(self)
         self._read_ahead_fallback.setSingleShot(True)
         self._read_ahead_fallback.setInterval(READ_AHEAD_FALLBACK_MS)  # not painted (hidden)
@@ -637,7 +620,7 @@ class PaymentsView(QWidget):
 
     def _painted(self) -> None:
         if self._read_ahead_fallback.isActive():
-            # Called as the paint begins: the zero timer fires once it is done.
+            # The rows are painted; the zero timer fires once the rest of the window is too.
             self._read_ahead_fallback.stop()
             QTimer.singleShot(0, self.model, self.model.read_ahead)
 

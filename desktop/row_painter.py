@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent, QPalette
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import QStyle, QTableView, QWidget
 
 from desktop.status_badge import BadgeCache
@@ -53,6 +53,10 @@ class ColumnLook:
 class RowPaintedTable(QTableView):
     """A ``QTableView`` whose model is also a ``RowSource``; see the module docstring."""
 
+    # The viewport has painted rows (after the paint), and the table changed size.
+    painted = Signal()
+    resized = Signal()
+
     def __init__(self, looks: Sequence[ColumnLook], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._looks = list(looks)
@@ -67,6 +71,10 @@ class RowPaintedTable(QTableView):
         super().changeEvent(event)
         # A new font or style sheet measures text differently.
         self._forget_measures()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def _forget_measures(self) -> None:
         self._advances = [{} for _ in self._looks]
@@ -87,7 +95,9 @@ class RowPaintedTable(QTableView):
         source: RowSource = model  # type: ignore[assignment]
         area = event.rect()
         header = self.verticalHeader()
-        first = max(0, header.logicalIndexAt(area.top()))
+        first = header.logicalIndexAt(area.top())
+        if first < 0:
+            return  # the area lies below the last row: only background there
         last = header.logicalIndexAt(area.bottom())
         if last < 0:
             last = rows - 1
@@ -182,12 +192,4 @@ class RowPaintedTable(QTableView):
                 painter.drawText(x + TEXT_INSET, y, room, height, align, text)
             y += height
         painter.end()
-
-    def visible_rows(self) -> range:
-        """The rows the viewport shows now (for tests and benchmarks)."""
-        header = self.verticalHeader()
-        first = max(0, header.logicalIndexAt(0))
-        last = header.logicalIndexAt(self.viewport().height() - 1)
-        if last < 0:
-            last = (self.model().rowCount() if self.model() is not None else 0) - 1
-        return range(first, last + 1)
+        self.painted.emit()

@@ -138,3 +138,50 @@ def test_a_row_changed_in_place_is_repainted_with_its_new_values(
     QApplication.processEvents()
     assert differing_pixels(before, picture(view.table)) > 0
     assert_same_picture(view, ref)
+
+
+def rows_read_by_a_repaint(view: PaymentsView, monkeypatch, rect=None) -> set[int]:
+    """The rows whose texts one repaint of the viewport (or of ``rect`` of it) reads."""
+    QApplication.processEvents()  # nothing else left to paint
+    read: set[int] = set()
+    real = view.model.display_texts
+
+    def counting(row: int) -> tuple[str, ...]:
+        read.add(row)
+        return real(row)
+
+    monkeypatch.setattr(view.model, "display_texts", counting)
+    viewport = view.table.viewport()
+    if rect is None:
+        viewport.repaint()
+    else:
+        viewport.repaint(rect)
+    monkeypatch.setattr(view.model, "display_texts", real)
+    return read
+
+
+def test_a_repaint_reads_only_the_rows_in_sight(qtbot, view_services, seeded_payments, monkeypatch):
+    view = open_view(qtbot, view_services)
+    view.table.scrollToBottom()
+    qtbot.waitUntil(lambda: view.model.rowCount() == 400, timeout=5000)
+    table = view.table
+    table.scrollTo(view.model.index(300, 0))
+    QApplication.processEvents()
+    top = table.rowAt(0)
+    bottom = table.rowAt(table.viewport().height() - 1)
+    assert rows_read_by_a_repaint(view, monkeypatch) == set(range(top, bottom + 1))
+
+
+def test_a_repaint_below_the_last_row_reads_no_row(
+    qtbot, view_services, seeded_payments, monkeypatch
+):
+    view = open_view(qtbot, view_services)
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.status_combo.setCurrentIndex(view.status_combo.findData("failed"))
+        view.search.setText(seeded_payments.order_id(seeded_payments.ids[1]))
+        view.apply_filters()
+    assert view.model.rowCount() == 1
+    viewport = view.table.viewport()
+    below = viewport.rect().adjusted(0, viewport.height() // 2, 0, 0)
+    assert rows_read_by_a_repaint(view, monkeypatch, below) == set()
+    assert rows_read_by_a_repaint(view, monkeypatch) == {0}
