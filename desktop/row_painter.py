@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QRect, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import QStyle, QTableView, QWidget
 
@@ -59,6 +59,7 @@ class RowPaintedTable(QTableView):
 
     def __init__(self, looks: Sequence[ColumnLook], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self._looks = list(looks)
         self._badges = BadgeCache()
         # Advance of each text per column (fonts differ by column), so a paint measures only
@@ -88,16 +89,36 @@ class RowPaintedTable(QTableView):
         return self._metrics
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        area = event.rect()
+        viewport = self.viewport()
+        painter = QPainter(viewport)
+        # The viewport is opaque (its parents are not painted beneath it on every update), so
+        # every pixel of the area is painted here: rows, then the view's background where the
+        # rows and columns end.
+        right, bottom = self._paint_rows(painter, area)
+        background = viewport.palette().brush(viewport.backgroundRole())
+        if bottom <= area.bottom():
+            painter.fillRect(
+                area.left(), bottom, area.width(), area.bottom() + 1 - bottom, background
+            )
+        if right <= area.right() and bottom > area.top():
+            painter.fillRect(
+                right, area.top(), area.right() + 1 - right, bottom - area.top(), background
+            )
+        painter.end()
+        if bottom > area.top():
+            self.painted.emit()
+
+    def _paint_rows(self, painter: QPainter, area: QRect) -> tuple[int, int]:
+        """Paint the rows that ``area`` holds; returns where the columns end on the right and
+        the rows at the bottom (``area.top()`` when no row is in the area)."""
         model = self.model()
         rows = model.rowCount() if model is not None else 0
-        if rows == 0:
-            return
-        source: RowSource = model  # type: ignore[assignment]
-        area = event.rect()
         header = self.verticalHeader()
-        first = header.logicalIndexAt(area.top())
+        first = header.logicalIndexAt(area.top()) if rows else -1
         if first < 0:
-            return  # the area lies below the last row: only background there
+            return area.left(), area.top()  # no row there: only background
+        source: RowSource = model  # type: ignore[assignment]
         last = header.logicalIndexAt(area.bottom())
         if last < 0:
             last = rows - 1
@@ -105,6 +126,7 @@ class RowPaintedTable(QTableView):
         top = header.sectionViewportPosition(first)
 
         hh = self.horizontalHeader()
+        columns_end = hh.length() - hh.offset()
         columns = []
         direction = self.layoutDirection()
         for col, look in enumerate(self._looks):
@@ -139,10 +161,10 @@ class RowPaintedTable(QTableView):
         advances = self._advances
         elided = self._elided
         view_font = self.font()
-        left, span = area.left(), area.width()
+        left = area.left()
+        span = max(0, min(area.right() + 1, columns_end) - left)
         ratio = self.devicePixelRatioF()
 
-        painter = QPainter(self.viewport())
         y = top
         for row in range(first, last + 1):
             selected = row in selected_rows
@@ -191,5 +213,4 @@ class RowPaintedTable(QTableView):
                     current_font = font
                 painter.drawText(x + TEXT_INSET, y, room, height, align, text)
             y += height
-        painter.end()
-        self.painted.emit()
+        return min(columns_end, area.right() + 1), y
