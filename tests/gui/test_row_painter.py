@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QPoint
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QTableView
+from PySide6.QtWidgets import QApplication, QTableView
 
 from core.payments import PaymentRow
 from desktop import theme
@@ -52,13 +52,15 @@ def reference_for(qtbot, view: PaymentsView) -> QTableView:
     ref = QTableView()
     qtbot.addWidget(ref)
     ref.setModel(view.model)
-    ref.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    ref.setAlternatingRowColors(True)
-    ref.setShowGrid(False)
-    ref.setWordWrap(False)
-    ref.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-    ref.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-    ref.verticalHeader().hide()
+    # Every setting that changes what a cell looks like, taken from the Payments table.
+    ref.setSelectionBehavior(table.selectionBehavior())
+    ref.setAlternatingRowColors(table.alternatingRowColors())
+    ref.setShowGrid(table.showGrid())
+    ref.setWordWrap(table.wordWrap())
+    ref.setTextElideMode(table.textElideMode())
+    ref.setHorizontalScrollMode(table.horizontalScrollMode())
+    ref.setVerticalScrollMode(table.verticalScrollMode())
+    ref.verticalHeader().setHidden(table.verticalHeader().isHidden())
     ref.verticalHeader().setDefaultSectionSize(table.verticalHeader().defaultSectionSize())
     ref.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, ref))
     ref.resize(table.size())
