@@ -54,9 +54,7 @@ def make_application() -> QApplication:
 @dataclass
 class _Opened:
     ctx: Any
-    scheduler: Any
     listener: Any  # core.notify.Listener (shared mode) or None
-    scheduler_error: str | None
 
 
 class PasswordNeeded(DatabaseUnavailable):
@@ -64,11 +62,16 @@ class PasswordNeeded(DatabaseUnavailable):
 
 
 class Launcher(QObject):
-    """Opens the database off the UI thread, seeds the demo if asked, starts the scheduler,
-    and hands the window its services. ``switch(url)`` closes the open database (off the UI
-    thread too) and opens another; the window asks for it with ``switchRequested``."""
+    """Opens the database off the UI thread, seeds the demo if asked, hands the window its
+    services, then starts the scheduler. ``switch(url)`` closes the open database (off the UI
+    thread too) and opens another; the window asks for it with ``switchRequested``.
 
-    ready = Signal(object)  # AppServices
+    The window gets the database as soon as it is open (``opened``): building the scheduler's
+    tasks loads the webhook client and APScheduler, a fifth of a second that the first view's
+    rows need not wait for. ``ready`` follows once the scheduler runs (or failed to start)."""
+
+    opened = Signal(object)  # AppServices: the window has the database; views can load
+    ready = Signal(object)  # AppServices, scheduler included
     failed = Signal(str)
 
     def __init__(
@@ -140,8 +143,8 @@ class Launcher(QObject):
                 detached.services.changes.deleteLater()
 
     def _open(self, url: str, report: Callable[..., None]) -> _Opened:
-        # Runs in the pool: heavy modules (Alembic, APScheduler) are imported here, not at
-        # startup, so the window is up before they load.
+        # Runs in the pool: heavy modules (Alembic) are imported here, not at startup, so the
+        # window is up before they load.
         from core import dburl, notify, passwords
         from core.context import Context
         from core.db import open_database
@@ -179,23 +182,12 @@ class Launcher(QObject):
         except BaseException:
             db.dispose()
             raise
-        scheduler, error = None, None
-        if self.start_scheduler:
-            try:
-                from core.scheduler import Scheduler
-
-                scheduler = Scheduler(ctx)
-                scheduler.start()
-            except Exception as exc:
-                log.exception("The scheduler did not start")
-                error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-                scheduler = None
         listener = None
         if db.is_postgres:
             # Other copies' changes reach the views through this copy's one listener.
             conninfo = notify.listener_conninfo(db.engine.url)
             listener = notify.acquire_listener(conninfo, ctx.client_id)
-        return _Opened(ctx, scheduler, listener, error)
+        return _Opened(ctx, listener)
 
     @staticmethod
     def _seed_demo_if_empty(ctx: Any, report: Callable[..., None]) -> None:
@@ -221,32 +213,66 @@ class Launcher(QObject):
         self.window.show_startup_progress(title, "", int(done), int(total))
 
     def _opened(self, opened: _Opened) -> None:
-        self._opening = False
         if self._next_url is not None:
             # A switch was asked for while this one opened: close this one right away.
+            self._opening = False
             url, self._next_url = self._next_url, None
             self.window.set_services(
                 self._make_services(opened), self.view, listener=opened.listener
             )
             self.switch(url)
             return
-        self.services = self._make_services(opened)
-        self.window.set_services(self.services, self.view, listener=opened.listener)
-        if opened.scheduler_error:
-            self.window.statusBar().showMessage(
-                f"The scheduler did not start: {opened.scheduler_error}", 15_000
-            )
-        self.ready.emit(self.services)
+        services = self.services = self._make_services(opened)
+        self.window.set_services(services, self.view, listener=opened.listener)
+        self.opened.emit(services)
+        if self.start_scheduler:
+            self._start_scheduler(services)  # still opening: a switch waits for it
+        else:
+            self._opening = False
+            self.ready.emit(services)
+
+    def _start_scheduler(self, services: AppServices) -> None:
+        self.window.scheduler_starting()
+
+        def work() -> Any:
+            from core.scheduler import Scheduler
+
+            scheduler = Scheduler(services.ctx)
+            scheduler.start()
+            # Set here as well as on the UI thread: if the window lets go of this database
+            # before the result is delivered, closing it still finds the scheduler to stop.
+            services.scheduler = scheduler
+            return scheduler
+
+        def failed(exc: BaseException) -> None:
+            log.error("The scheduler did not start", exc_info=exc)
+            sentence = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            self._scheduler_started(services, None, sentence)
+
+        # On the session's runner: closing the session waits for it.
+        services.runner.submit(
+            work, lambda scheduler: self._scheduler_started(services, scheduler, None), failed
+        )
+
+    def _scheduler_started(self, services: AppServices, scheduler: Any, error: str | None) -> None:
+        self._opening = False
+        if self.window.services is services:
+            if scheduler is not None:
+                self.window.attach_scheduler(scheduler)
+            else:
+                self.window.scheduler_failed(error or "unknown error")
+        if self._next_url is not None:
+            url, self._next_url = self._next_url, None
+            self.switch(url)
+            return
+        self.ready.emit(services)
 
     def _make_services(self, opened: _Opened) -> AppServices:
         from desktop.changes import ChangeBridge
 
         # Each database gets its own runner: switching drops whatever the old views asked for.
         return AppServices(
-            ctx=opened.ctx,
-            runner=TaskRunner(self.window),
-            scheduler=opened.scheduler,
-            changes=ChangeBridge(self.window),
+            ctx=opened.ctx, runner=TaskRunner(self.window), changes=ChangeBridge(self.window)
         )
 
     def _failed(self, exc: BaseException) -> None:
@@ -384,7 +410,9 @@ def run(args: argparse.Namespace) -> int:
 
             when_loaded(window.view(view or views.VIEWS[0].key), done)
 
-        launcher.ready.connect(probe_ready)
+        # Usable: the window has the database and the view its first rows (the scheduler may
+        # still be starting behind them).
+        launcher.opened.connect(probe_ready)
         launcher.failed.connect(lambda sentence: finish(1, f"paydesk: {sentence}"))
 
     app.aboutToQuit.connect(window.shutdown)

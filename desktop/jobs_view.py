@@ -314,7 +314,7 @@ class JobsView(QWidget):
         super().__init__(parent)
         self.setObjectName("Page")
         self.services = services
-        self.scheduler = services.scheduler
+        self.scheduler: Any = None
         self.model = JobsModel(self)
         self.copies_model = CopiesModel(services.ctx.client_id, self)
         self.is_loaded = False
@@ -411,14 +411,23 @@ class JobsView(QWidget):
         self._tick.timeout.connect(self._refresh_if_visible)
         self._bridge = _ListenerBridge(self)
         self._bridge.changed.connect(self._schedule_refresh)
-        if self.scheduler is not None:
-            scheduler, bridge = self.scheduler, self._bridge
-            scheduler.add_listener(bridge)
-            # Captured values, not methods: when ``destroyed`` fires the view's Python side
-            # may already be gone.
-            self.destroyed.connect(lambda *_: scheduler.remove_listener(bridge))
+        if services.scheduler is not None:
+            self.attach_scheduler(services.scheduler)
         self._tick.start()
         self.refresh()
+
+    def attach_scheduler(self, scheduler: Any) -> None:
+        """Show ``scheduler``'s tasks (it may start after the view is built)."""
+        if scheduler is self.scheduler:
+            return
+        self.scheduler = scheduler
+        bridge = self._bridge
+        scheduler.add_listener(bridge)
+        # Captured values, not methods: when ``destroyed`` fires the view's Python side may
+        # already be gone.
+        self.destroyed.connect(lambda *_: scheduler.remove_listener(bridge))
+        if self.is_loaded:
+            self.refresh()
 
     def _schedule_refresh(self) -> None:
         if not self._coalesce.isActive():

@@ -71,17 +71,21 @@ class DetachedSession:
 
 
 def close_session(detached: DetachedSession) -> None:
-    """Stop the scheduler, let go of the listener, wait for the session's pool, close the
+    """Let go of the listener, wait for the session's pool, stop the scheduler, close the
     engine. Blocks: call it in the pool (switching) or at quit."""
     from core import notify
 
     services = detached.services
+
+    def stop_scheduler() -> None:
+        # Looked at after the runner is done: a scheduler still starting there is set by then.
+        if services.scheduler is not None:
+            services.scheduler.stop(wait=True)
+
     steps: list[Callable[[], object]] = []
     if detached.listener is not None:
         steps.append(lambda: notify.release_listener(detached.listener))
-    if services.scheduler is not None:
-        steps.append(lambda: services.scheduler.stop(wait=True))
-    steps += [lambda: services.runner.wait(10_000), services.ctx.db.dispose]
+    steps += [lambda: services.runner.wait(10_000), stop_scheduler, services.ctx.db.dispose]
     for step in steps:
         # The old database must not keep the next one from opening: log and go on.
         try:
@@ -283,6 +287,8 @@ class MainWindow(QMainWindow):
         self._scheduler_coalesce.setInterval(200)
         self._scheduler_coalesce.timeout.connect(self._update_scheduler_label)
         self._scheduler_bridge = _SchedulerBridge(self)
+        self._scheduler_starting = False  # the open database's scheduler is on its way
+        self._lost = False  # the open database does not answer
         self._scheduler_bridge.changed.connect(self._scheduler_coalesce.start)
 
     def _build_menu(self) -> None:
@@ -356,6 +362,8 @@ class MainWindow(QMainWindow):
         services, self.services = self.services, None
         if services is None:
             return None
+        self._scheduler_starting = False
+        self._lost = False
         self._presence_timer.stop()
         if self.monitor is not None:
             self.monitor.stop()
@@ -461,6 +469,7 @@ class MainWindow(QMainWindow):
             self.monitor.ping_now()
 
     def _on_lost(self, sentence: str) -> None:
+        self._lost = True
         self.banner.show_reason(sentence)
         # What is on screen stays visible; nothing on it can be used until the database is back.
         self.stack.setEnabled(False)
@@ -475,6 +484,7 @@ class MainWindow(QMainWindow):
         self.databaseLost.emit(sentence)
 
     def _on_restored(self) -> None:
+        self._lost = False
         self.banner.hide()
         self.stack.setEnabled(True)
         self.stack.setToolTip("")
@@ -504,10 +514,37 @@ class MainWindow(QMainWindow):
                 again()
 
     # -- status bar ----------------------------------------------------------------------------
+    def scheduler_starting(self) -> None:
+        """The scheduler of the open database is being started (off the UI thread)."""
+        self._scheduler_starting = True
+        self._update_scheduler_label()
+
+    def attach_scheduler(self, scheduler: Any) -> None:
+        """The scheduler of the open database runs: show it, and hand it to the views."""
+        services = self.services
+        if services is None:
+            return
+        services.scheduler = scheduler
+        self._scheduler_starting = False
+        scheduler.add_listener(self._scheduler_bridge)
+        if self._lost:
+            scheduler.pause()  # as _on_lost would have done had it been running then
+        for widget in self._views.values():
+            attach = getattr(widget, "attach_scheduler", None)
+            if attach is not None:
+                attach(scheduler)
+        self._update_scheduler_label()
+
+    def scheduler_failed(self, sentence: str) -> None:
+        self._scheduler_starting = False
+        self._update_scheduler_label()
+        self.statusBar().showMessage(f"The scheduler did not start: {sentence}", 15_000)
+
     def _update_scheduler_label(self) -> None:
         s = self.services.scheduler if self.services else None
         if s is None:
-            self.scheduler_label.setText("Scheduler: off")
+            starting = self._scheduler_starting and self.services is not None
+            self.scheduler_label.setText("Scheduler: starting…" if starting else "Scheduler: off")
             return
         states = s.states()
         failing = [st for st in states if st.last_outcome == "error"]

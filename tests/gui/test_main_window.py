@@ -5,6 +5,7 @@ and other copies' change notices reaching this copy's ChangeBridge on Postgres."
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -257,3 +258,79 @@ def test_saving_the_database_already_open_does_not_reopen_it(qtbot, window, tmp_
         dialog.save_button.click()
 
     assert window.services is services
+
+
+@pytest.fixture
+def held_scheduler(monkeypatch):
+    """Scheduler.start waits until the test releases it; the schedulers made are recorded."""
+    from core.scheduler import Scheduler
+
+    release = threading.Event()
+    made: list[Scheduler] = []
+    real_start = Scheduler.start
+
+    def held_start(self: Scheduler) -> None:
+        made.append(self)
+        release.wait(20)
+        real_start(self)
+
+    monkeypatch.setattr(Scheduler, "start", held_start)
+    yield release, made
+    release.set()
+
+
+def test_the_first_view_shows_its_rows_before_the_scheduler_runs(
+    qtbot, window, tmp_path, monkeypatch, held_scheduler
+):
+    monkeypatch.setenv("PAYDESK_ACTOR", "bob")
+    release, made = held_scheduler
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    db, refund_id = seeded(url)
+    db.dispose()
+    launcher = Launcher(window, url, view="refunds")
+    ready = []
+    launcher.ready.connect(ready.append)
+    with qtbot.waitSignal(launcher.opened, timeout=30_000):
+        launcher.start()
+    qtbot.waitUntil(lambda: refunds_shown(window) == {refund_id}, timeout=10_000)
+    assert window.scheduler_label.text() == "Scheduler: starting…"
+    assert launcher.services.scheduler is None and not ready
+    release.set()
+    qtbot.waitUntil(lambda: bool(ready), timeout=10_000)
+    assert launcher.services.scheduler is made[0] and made[0].running
+    assert window.scheduler_label.text().startswith("Scheduler: running")
+
+
+def test_a_jobs_view_opened_while_the_scheduler_starts_lists_its_tasks_once_it_runs(
+    qtbot, window, tmp_path, held_scheduler
+):
+    release, _made = held_scheduler
+    launcher = Launcher(window, f"sqlite:///{tmp_path / 'a.sqlite3'}", view="jobs")
+    with qtbot.waitSignal(launcher.opened, timeout=30_000):
+        launcher.start()
+    jobs = window.view("jobs")
+    qtbot.waitUntil(lambda: jobs.is_loaded, timeout=10_000)
+    assert jobs.model.rowCount() == 0
+    with qtbot.waitSignal(launcher.ready, timeout=30_000):
+        release.set()
+    qtbot.waitUntil(lambda: jobs.model.rowCount() > 0, timeout=10_000)
+    assert jobs.model.row_of("heartbeat") >= 0
+
+
+def test_closing_while_the_scheduler_starts_leaves_it_stopped(qtbot, tmp_path, held_scheduler):
+    release, made = held_scheduler
+    runner = TaskRunner()
+    win = MainWindow(runner)
+    qtbot.addWidget(win)
+    win.show()
+    launcher = Launcher(win, f"sqlite:///{tmp_path / 'a.sqlite3'}", view="payments")
+    with qtbot.waitSignal(launcher.opened, timeout=30_000):
+        launcher.start()
+    qtbot.waitUntil(lambda: bool(made), timeout=10_000)
+    # The start goes on while the window closes; closing waits for it, then stops it.
+    releaser = threading.Timer(0.2, release.set)
+    releaser.start()
+    win.shutdown()
+    releaser.join()
+    assert made[0].states() and not made[0].running
+    runner.wait(10_000)
