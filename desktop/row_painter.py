@@ -66,12 +66,13 @@ class RowPaintedTable(QTableView):
         # texts it has not seen; and elided forms per (column, text, width).
         self._advances: list[dict[str, int]] = [{} for _ in self._looks]
         self._elided: dict[tuple[int, str, int], str] = {}
+        self._fonts: list[QFont] = []
         self._metrics: list[QFontMetrics] = []
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        # A new font or style sheet measures text differently.
-        self._forget_measures()
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._forget_measures()  # text measures differently now
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -80,13 +81,17 @@ class RowPaintedTable(QTableView):
     def _forget_measures(self) -> None:
         self._advances = [{} for _ in self._looks]
         self._elided = {}
+        self._fonts = []
         self._metrics = []
 
-    def _column_metrics(self) -> list[QFontMetrics]:
-        if not self._metrics:
+    def _column_fonts(self) -> tuple[list[QFont], list[QFontMetrics]]:
+        """Each column's font and its metrics. A column's own font says only what it sets (as
+        a model's FontRole does for the default delegate); the rest is the view's."""
+        if not self._fonts:
             base = self.font()
-            self._metrics = [QFontMetrics(look.font or base) for look in self._looks]
-        return self._metrics
+            self._fonts = [look.font.resolve(base) if look.font else base for look in self._looks]
+            self._metrics = [QFontMetrics(font) for font in self._fonts]
+        return self._fonts, self._metrics
 
     def paintEvent(self, event: QPaintEvent) -> None:
         area = event.rect()
@@ -157,7 +162,7 @@ class RowPaintedTable(QTableView):
             {i.row() for i in selection.selectedRows()} if selection is not None else set()
         )
 
-        metrics = self._column_metrics()
+        fonts, metrics = self._column_fonts()
         advances = self._advances
         elided = self._elided
         view_font = self.font()
@@ -207,7 +212,7 @@ class RowPaintedTable(QTableView):
                             text, Qt.TextElideMode.ElideRight, room
                         )
                     text = short
-                font = look.font or view_font
+                font = fonts[col]
                 if font is not current_font:
                     painter.setFont(font)
                     current_font = font
