@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QTableView
 
 from core.payments import PaymentRow
 from desktop import theme
-from desktop.payments_model import COLUMN, STATUS_ROLE
+from desktop.payments_model import COLUMN, STATUS_ROLE, PaymentsModel
 from desktop.payments_view import PaymentsView
 from desktop.status_badge import StatusBadgeDelegate
 from desktop.views import AppServices
@@ -164,27 +164,32 @@ def test_a_row_changed_in_place_is_repainted_with_its_new_values(
     assert_same_picture(view, ref)
 
 
-def rows_read_by_a_repaint(view: PaymentsView, monkeypatch, rect=None) -> set[int]:
+def rows_read_by_a_repaint(view: PaymentsView, rect=None) -> set[int]:
     """The rows whose texts one repaint of the viewport (or of ``rect`` of it) reads."""
     QApplication.processEvents()  # nothing else left to paint
     read: set[int] = set()
-    real = view.model.display_texts
+    real = PaymentsModel.display_texts
 
-    def counting(row: int) -> tuple[str, ...]:
+    def counting(model: PaymentsModel, row: int) -> tuple[str, ...]:
         read.add(row)
-        return real(row)
+        return real(model, row)
 
-    monkeypatch.setattr(view.model, "display_texts", counting)
-    viewport = view.table.viewport()
-    if rect is None:
-        viewport.repaint()
-    else:
-        viewport.repaint(rect)
-    monkeypatch.setattr(view.model, "display_texts", real)
+    # On the class, not the instance: a function in a Qt object's own __dict__ that refers
+    # back to it is a reference cycle, and collecting such a wrapper later, after Qt has
+    # deleted its object, is what crashes PySide.
+    PaymentsModel.display_texts = counting  # type: ignore[method-assign]
+    try:
+        viewport = view.table.viewport()
+        if rect is None:
+            viewport.repaint()
+        else:
+            viewport.repaint(rect)
+    finally:
+        PaymentsModel.display_texts = real  # type: ignore[method-assign]
     return read
 
 
-def test_a_repaint_reads_only_the_rows_in_sight(qtbot, view_services, seeded_payments, monkeypatch):
+def test_a_repaint_reads_only_the_rows_in_sight(qtbot, view_services, seeded_payments):
     view = open_view(qtbot, view_services)
     view.table.scrollToBottom()
     qtbot.waitUntil(lambda: view.model.rowCount() == 400, timeout=5000)
@@ -193,12 +198,10 @@ def test_a_repaint_reads_only_the_rows_in_sight(qtbot, view_services, seeded_pay
     QApplication.processEvents()
     top = table.rowAt(0)
     bottom = table.rowAt(table.viewport().height() - 1)
-    assert rows_read_by_a_repaint(view, monkeypatch) == set(range(top, bottom + 1))
+    assert rows_read_by_a_repaint(view) == set(range(top, bottom + 1))
 
 
-def test_a_repaint_below_the_last_row_reads_no_row(
-    qtbot, view_services, seeded_payments, monkeypatch
-):
+def test_a_repaint_below_the_last_row_reads_no_row(qtbot, view_services, seeded_payments):
     view = open_view(qtbot, view_services)
     with qtbot.waitSignal(view.loaded, timeout=5000):
         view.status_combo.setCurrentIndex(view.status_combo.findData("failed"))
@@ -207,5 +210,5 @@ def test_a_repaint_below_the_last_row_reads_no_row(
     assert view.model.rowCount() == 1
     viewport = view.table.viewport()
     below = viewport.rect().adjusted(0, viewport.height() // 2, 0, 0)
-    assert rows_read_by_a_repaint(view, monkeypatch, below) == set()
-    assert rows_read_by_a_repaint(view, monkeypatch) == {0}
+    assert rows_read_by_a_repaint(view, below) == set()
+    assert rows_read_by_a_repaint(view) == {0}
