@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -154,9 +154,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+class DriverConnection(Protocol):
+    """A DB-API connection (``sqlite3`` or psycopg), as ``Database.driver`` hands it out."""
+
+    def cursor(self) -> Any: ...
+
+
 # Where a read runs: a Session (inside its transaction) or a driver connection from
 # ``Database.driver`` (the list views, where every microsecond of a cold code path shows).
-Reader = Session | Any
+Reader = Session | DriverConnection
 
 
 def _is_sqlite(reader: Reader) -> bool:

@@ -17,6 +17,7 @@ from PySide6.QtGui import QFont
 
 from core.money import format_money
 from core.payments import PAGE_SIZE, PaymentRow
+from desktop.row_painter import ColumnLook
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -46,8 +47,8 @@ STATUS_NAMES = {"success": "Success", "pending": "Pending", "failed": "Failed"}
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _CENTER = int(Qt.AlignmentFlag.AlignCenter)
-AMOUNT_COLUMNS = (COLUMN["amount"], COLUMN["refunded"])
-_ALIGNMENTS = tuple(_RIGHT if c in AMOUNT_COLUMNS else _LEFT for c in range(len(COLUMNS)))
+_AMOUNT_COLUMNS = (COLUMN["amount"], COLUMN["refunded"])
+_ALIGNMENTS = tuple(_RIGHT if c in _AMOUNT_COLUMNS else _LEFT for c in range(len(COLUMNS)))
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
@@ -260,6 +261,18 @@ class PaymentsModel(QAbstractTableModel):
         return self._names.get(merchant_id, merchant_id)
 
     # -- what the row painter reads (desktop.row_painter.RowSource) ---------------------------
+    def column_looks(self) -> list[ColumnLook]:
+        """How the row painter draws each column: as ``TextAlignmentRole`` and ``FontRole``
+        answer (figures right-aligned in the tabular font), and the status as a badge."""
+        return [
+            ColumnLook(
+                Qt.AlignmentFlag.AlignRight if c in _AMOUNT_COLUMNS else Qt.AlignmentFlag.AlignLeft,
+                self.amount_font if c in _AMOUNT_COLUMNS else None,
+                badge=c == COLUMN["status"],
+            )
+            for c in range(len(COLUMNS))
+        ]
+
     def display_texts(self, row: int) -> tuple[str, ...]:
         """The display strings of ``row``, one per column (what ``DisplayRole`` answers)."""
         texts = self._texts[row]
@@ -298,7 +311,7 @@ class PaymentsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section][1]
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if section in AMOUNT_COLUMNS else _LEFT
+            return _RIGHT if section in _AMOUNT_COLUMNS else _LEFT
         return None
 
     def flags(self, _index: Index) -> Qt.ItemFlag:
@@ -315,7 +328,7 @@ class PaymentsModel(QAbstractTableModel):
         if role == _ALIGNMENT:
             return _ALIGNMENTS[index.column()]
         if role == _FONT:
-            return self.amount_font if index.column() in AMOUNT_COLUMNS else None
+            return self.amount_font if index.column() in _AMOUNT_COLUMNS else None
         if role < _TOOLTIP or role > _USER_LAST:
             return None
         if role == STATUS_ROLE:

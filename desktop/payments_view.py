@@ -51,16 +51,14 @@ from core.payments import PAGE_SIZE, PaymentFilter, PaymentRow
 from desktop import theme
 from desktop.payment_detail import DetailData, PaymentDetailPane, load_detail
 from desktop.payments_model import (
-    AMOUNT_COLUMNS,
     COLUMN,
-    COLUMNS,
     METHOD_NAMES,
     READ_AHEAD,
     SORTABLE,
     STATUS_NAMES,
     PaymentsModel,
 )
-from desktop.row_painter import ColumnLook, RowPaintedTable
+from desktop.row_painter import RowPaintedTable
 from desktop.tasks import ProgressRelay
 from desktop.views import AppServices
 
@@ -390,15 +388,7 @@ class PaymentsView(QWidget):
         return chip
 
     def _build_table(self) -> RowPaintedTable:
-        looks = [
-            ColumnLook(
-                Qt.AlignmentFlag.AlignRight if c in AMOUNT_COLUMNS else Qt.AlignmentFlag.AlignLeft,
-                self.model.amount_font if c in AMOUNT_COLUMNS else None,
-                badge=c == COLUMN["status"],
-            )
-            for c in range(len(COLUMNS))
-        ]
-        table = RowPaintedTable(looks, self.pages)
+        table = RowPaintedTable(self.model.column_looks(), self.pages)
         table.setModel(self.model)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
