@@ -398,6 +398,10 @@ class PaymentsView(QWidget):
         table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # Always there (disabled when every row fits): a query that goes from many rows to a
+        # few then neither narrows nor widens the viewport and header, which would lay out
+        # and repaint both a second time, and the header never has a gap where it was.
+        table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         table.customContextMenuRequested.connect(self._context_menu)
         vh = table.verticalHeader()

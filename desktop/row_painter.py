@@ -12,6 +12,11 @@ colours the palette (and so the style sheet) gives the view.
 What a cell looks like is the same as the default delegate's under Paydesk's style sheet:
 alternating rows, the selection colour over a selected row, text elided on the right inside
 the item padding, a column's font and alignment, and a status drawn as a badge.
+
+The columns are fixed, so the horizontal header shows a copy of the model's column titles
+(taken by ``setModel``) instead of the model itself: a model reset (every new query) then
+leaves the header alone, where it would otherwise rebuild its sections, ask the model for
+every title again and repaint.
 """
 
 from __future__ import annotations
@@ -20,9 +25,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from PySide6.QtCore import QEvent, QRect, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QResizeEvent
-from PySide6.QtWidgets import QStyle, QTableView, QWidget
+from PySide6.QtCore import QAbstractItemModel, QEvent, QPointF, QRect, Qt, Signal
+from PySide6.QtGui import (
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QResizeEvent,
+    QStandardItem,
+    QStandardItemModel,
+)
+from PySide6.QtWidgets import QHeaderView, QStyle, QTableView, QWidget
 
 from desktop.status_badge import BadgeCache
 
@@ -38,6 +52,21 @@ class RowSource(Protocol):
     def display_texts(self, row: int) -> Sequence[str]: ...
 
     def badge_status(self, row: int) -> str | None: ...
+
+
+class _ColumnFont:
+    """A column's font, its metrics, and where its text's baseline sits in a row."""
+
+    def __init__(self, font: QFont, metrics: QFontMetricsF) -> None:
+        self.font = font
+        self.metrics = metrics
+        self._line = metrics.ascent() + metrics.descent()
+        self._ascent = metrics.ascent()
+
+    def baseline(self, row_height: int) -> float:
+        # Where Qt's text layout puts one line centred in a cell: its height is ascent plus
+        # descent (no leading), and the baseline is an ascent below the line's top.
+        return (row_height - self._line) / 2 + self._ascent
 
 
 @dataclass(frozen=True)
@@ -64,10 +93,24 @@ class RowPaintedTable(QTableView):
         self._badges = BadgeCache()
         # Advance of each text per column (fonts differ by column), so a paint measures only
         # texts it has not seen; and elided forms per (column, text, width).
-        self._advances: list[dict[str, int]] = [{} for _ in self._looks]
-        self._elided: dict[tuple[int, str, int], str] = {}
-        self._fonts: list[QFont] = []
-        self._metrics: list[QFontMetrics] = []
+        self._advances: list[dict[str, float]] = [{} for _ in self._looks]
+        self._elided: dict[tuple[int, str, int], tuple[str, float]] = {}
+        self._aligned: dict[tuple[Qt.LayoutDirection, Qt.AlignmentFlag], bool] = {}
+        self._fonts: list[_ColumnFont] = []
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        super().setModel(model)
+        if model is None:
+            return
+        titles = QStandardItemModel(0, model.columnCount(), self)
+        for col in range(model.columnCount()):
+            item = QStandardItem()
+            for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.TextAlignmentRole):
+                value = model.headerData(col, Qt.Orientation.Horizontal, role)
+                if value is not None:
+                    item.setData(value, role)
+            titles.setHorizontalHeaderItem(col, item)
+        self.horizontalHeader().setModel(titles)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -82,16 +125,17 @@ class RowPaintedTable(QTableView):
         self._advances = [{} for _ in self._looks]
         self._elided = {}
         self._fonts = []
-        self._metrics = []
 
-    def _column_fonts(self) -> tuple[list[QFont], list[QFontMetrics]]:
-        """Each column's font and its metrics. A column's own font says only what it sets (as
-        a model's FontRole does for the default delegate); the rest is the view's."""
+    def _column_fonts(self) -> list[_ColumnFont]:
+        """Each column's font and what drawing text in it needs. A column's own font says only
+        what it sets (as a model's FontRole does for the default delegate); the rest is the
+        view's."""
         if not self._fonts:
             base = self.font()
-            self._fonts = [look.font.resolve(base) if look.font else base for look in self._looks]
-            self._metrics = [QFontMetrics(font) for font in self._fonts]
-        return self._fonts, self._metrics
+            for look in self._looks:
+                font = look.font.resolve(base) if look.font else base
+                self._fonts.append(_ColumnFont(font, QFontMetricsF(font)))
+        return self._fonts
 
     def paintEvent(self, event: QPaintEvent) -> None:
         area = event.rect()
@@ -132,17 +176,16 @@ class RowPaintedTable(QTableView):
 
         hh = self.horizontalHeader()
         columns_end = hh.length() - hh.offset()
+        fonts = self._column_fonts()
+        # Per visible column: where it starts, its width, whether its text is right-aligned
+        # (after the layout direction), its font and whether it is a badge.
         columns = []
-        direction = self.layoutDirection()
-        for col, look in enumerate(self._looks):
-            if hh.isSectionHidden(col):
-                continue
+        for col, right_aligned in self._visible_columns(hh, area):
+            look = self._looks[col]
             x = hh.sectionViewportPosition(col)
-            width = hh.sectionSize(col)
-            if x + width < area.left() or x > area.right():
-                continue
-            align = QStyle.visualAlignment(direction, look.alignment)
-            columns.append((col, x, width, int(align | Qt.AlignmentFlag.AlignVCenter), look))
+            columns.append(
+                (col, x, hh.sectionSize(col), right_aligned, fonts[col], look.badge)
+            )
 
         palette = self.palette()
         if not self.isEnabled():
@@ -162,13 +205,13 @@ class RowPaintedTable(QTableView):
             {i.row() for i in selection.selectedRows()} if selection is not None else set()
         )
 
-        fonts, metrics = self._column_fonts()
         advances = self._advances
         elided = self._elided
         view_font = self.font()
         left = area.left()
         span = max(0, min(area.right() + 1, columns_end) - left)
         ratio = self.devicePixelRatioF()
+        baselines = {id(f): f.baseline(height) for f in fonts}
 
         y = top
         for row in range(first, last + 1):
@@ -182,40 +225,61 @@ class RowPaintedTable(QTableView):
             painter.setPen(selected_text if selected else text_colour)
             texts = source.display_texts(row)
             current_font = None
-            for col, x, width, align, look in columns:
+            for col, x, width, right_aligned, cf, badge in columns:
                 text = texts[col]
                 if not text:
                     continue
-                if look.badge:
+                if badge:
                     status = source.badge_status(row)
                     if status is not None:
-                        badge = self._badges.badge(status, text, view_font, ratio)
-                        size = badge.deviceIndependentSize()
-                        painter.drawPixmap(x + 6, y + (height - round(size.height())) // 2, badge)
+                        pixmap = self._badges.badge(status, text, view_font, ratio)
+                        size = pixmap.deviceIndependentSize()
+                        painter.drawPixmap(x + 6, y + (height - round(size.height())) // 2, pixmap)
                         continue
                 room = width - 2 * TEXT_INSET
                 if room <= 0:
                     continue
+                # The text and its advance as drawn: elided on the right when too long.
                 memo = advances[col]
                 advance = memo.get(text)
                 if advance is None:
                     if len(memo) > _MEMO_LIMIT:
                         memo.clear()
-                    advance = memo[text] = metrics[col].horizontalAdvance(text)
+                    advance = memo[text] = cf.metrics.horizontalAdvance(text)
                 if advance > room:
                     key = (col, text, room)
                     short = elided.get(key)
                     if short is None:
                         if len(elided) > _MEMO_LIMIT:
                             elided.clear()
-                        short = elided[key] = metrics[col].elidedText(
-                            text, Qt.TextElideMode.ElideRight, room
-                        )
-                    text = short
-                font = fonts[col]
-                if font is not current_font:
-                    painter.setFont(font)
-                    current_font = font
-                painter.drawText(x + TEXT_INSET, y, room, height, align, text)
+                        cut = cf.metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)
+                        short = elided[key] = (cut, cf.metrics.horizontalAdvance(cut))
+                    text, advance = short
+                if cf is not current_font:
+                    painter.setFont(cf.font)
+                    current_font = cf
+                # One line at its baseline: what the delegate's layout in a cell rectangle
+                # comes to, without laying the text out again on every paint.
+                tx = x + TEXT_INSET + room - advance if right_aligned else x + TEXT_INSET
+                painter.drawText(QPointF(tx, y + baselines[id(cf)]), text)
             y += height
         return min(columns_end, area.right() + 1), y
+
+    def _visible_columns(self, hh: QHeaderView, area: QRect) -> list[tuple[int, bool]]:
+        """The columns in ``area``, each with whether its text is right-aligned on screen."""
+        direction = self.layoutDirection()
+        found = []
+        for col, look in enumerate(self._looks):
+            if hh.isSectionHidden(col):
+                continue
+            x = hh.sectionViewportPosition(col)
+            if x + hh.sectionSize(col) < area.left() or x > area.right():
+                continue
+            aligned = self._aligned.get((direction, look.alignment))
+            if aligned is None:
+                flags = QStyle.visualAlignment(direction, look.alignment)
+                aligned = self._aligned[(direction, look.alignment)] = bool(
+                    flags & Qt.AlignmentFlag.AlignRight
+                )
+            found.append((col, aligned))
+        return found

@@ -61,6 +61,9 @@ class TaskRunner(QObject):
         self.pool = QThreadPool(self)
         # Database work waits on I/O more than CPU, and a slow ping must not hold up a page.
         self.pool.setMaxThreadCount(max_threads)
+        # Idle threads are kept rather than ended after 30 s: starting a thread for the first
+        # read after a pause would add its start-up to what the person waits for.
+        self.pool.setExpiryTimeout(-1)
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._generations: dict[str, int] = {}
@@ -105,7 +108,8 @@ class TaskRunner(QObject):
         return len(self._pending)
 
     def wait(self, msecs: int = -1) -> bool:
-        """Block until every job has finished (shutdown and tests only)."""
+        """Block until every job has finished (shutdown and tests only: Qt ends the pool's
+        idle threads once it is done waiting)."""
         return self.pool.waitForDone(msecs)
 
     @Slot(int, object, object)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QTableView
 
@@ -212,3 +212,57 @@ def test_a_repaint_below_the_last_row_reads_no_row(qtbot, view_services, seeded_
     below = viewport.rect().adjusted(0, viewport.height() // 2, 0, 0)
     assert rows_read_by_a_repaint(view, below) == set()
     assert rows_read_by_a_repaint(view) == {0}
+
+
+
+class PaintCounter(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+def test_a_new_query_leaves_the_header_as_it_was(qtbot, view_services, seeded_payments):
+    view = open_view(qtbot, view_services)
+    header = view.table.horizontalHeader()
+    titles = [
+        view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(header.count())
+    ]
+    shown = [
+        header.model().headerData(c, Qt.Orientation.Horizontal) for c in range(header.count())
+    ]
+    assert shown == titles and "Payment" in shown
+    # From one row to another: the scroll bar stays hidden, so the header keeps its size.
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.search.setText(seeded_payments.order_id(seeded_payments.ids[2]))
+        view.apply_filters()
+    QApplication.processEvents()
+    widths = [header.sectionSize(c) for c in range(header.count())]
+    counter = PaintCounter()
+    header.viewport().installEventFilter(counter)
+    asked: list[int] = []
+    real = PaymentsModel.headerData
+
+    def counting(model: PaymentsModel, section: int, *args: object) -> object:
+        asked.append(section)
+        return real(model, section, *args)
+
+    PaymentsModel.headerData = counting  # type: ignore[method-assign]
+    try:
+        with qtbot.waitSignal(view.loaded, timeout=5000):
+            view.search.setText(seeded_payments.order_id(seeded_payments.ids[1]))
+            view.apply_filters()
+        QApplication.processEvents()
+        assert view.model.rowCount() == 1
+        assert counter.paints == 0  # the query did not repaint the header
+        header.viewport().repaint()
+        assert counter.paints == 1
+    finally:
+        PaymentsModel.headerData = real  # type: ignore[method-assign]
+        header.viewport().removeEventFilter(counter)
+    assert asked == []  # it paints its own copy of the titles, not the model's
+    assert [header.sectionSize(c) for c in range(header.count())] == widths

@@ -58,3 +58,15 @@ def test_a_superseded_outcome_is_dropped_and_the_newer_delivered(qtbot):
     release.set()
     finish(qtbot, runner)
     assert got == ["newer"]
+
+
+def test_the_thread_that_ran_the_last_work_runs_the_next(qtbot):
+    # Idle threads are kept however long the pause (no expiry), so the next read does not
+    # wait for a thread to start.
+    runner = TaskRunner(max_threads=1)
+    assert runner.pool.expiryTimeout() < 0
+    threads: list[int] = []
+    for _ in range(2):
+        runner.submit(threading.get_ident, threads.append)
+        finish(qtbot, runner)
+    assert threads[0] == threads[1]
