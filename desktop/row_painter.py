@@ -74,7 +74,7 @@ class ColumnLook:
     """How one column's cells are drawn: alignment, font (None: the view's) and whether the
     text is a status badge."""
 
-    alignment: Qt.AlignmentFlag
+    alignment: Qt.AlignmentFlag  # left or right (in the reading direction)
     font: QFont | None = None
     badge: bool = False
 
