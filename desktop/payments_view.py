@@ -421,10 +421,8 @@ class PaymentsView(QWidget):
             width = metrics.horizontalAdvance(sample) + _CELL_PADDING + _EXTRA.get(key, 0)
             table.setColumnWidth(COLUMN[key], width)
         self._min_customer_width = hh.minimumSectionSize()
-        # The customer column takes what the table has left, worked out from the table's
-        # width with room for the scroll bar, not from the viewport's: the viewport narrows
-        # when the scroll bar appears, and a Stretch column would then resize and repaint the
-        # whole table a second time after each query that changes whether it scrolls.
+        # The customer column takes what the table has left beside the scroll bar (always
+        # shown), worked out when the table changes size rather than by a Stretch section.
         table.resized.connect(self._fit_customer_column)
         # Pages are read ahead once the rows just shown have been painted: a read in the pool
         # during the paint would take turns with it for the GIL and slow both.

@@ -36,7 +36,7 @@ from PySide6.QtGui import (
     QStandardItem,
     QStandardItemModel,
 )
-from PySide6.QtWidgets import QHeaderView, QStyle, QTableView, QWidget
+from PySide6.QtWidgets import QHeaderView, QTableView, QWidget
 
 from desktop.status_badge import BadgeCache
 
@@ -95,11 +95,14 @@ class RowPaintedTable(QTableView):
         # texts it has not seen; and elided forms per (column, text, width).
         self._advances: list[dict[str, float]] = [{} for _ in self._looks]
         self._elided: dict[tuple[int, str, int], tuple[str, float]] = {}
-        self._aligned: dict[tuple[Qt.LayoutDirection, Qt.AlignmentFlag], bool] = {}
+        self._right_aligned = [bool(look.alignment & Qt.AlignmentFlag.AlignRight) for look in looks]
         self._fonts: list[_ColumnFont] = []
 
     def setModel(self, model: QAbstractItemModel | None) -> None:
+        old = self.horizontalHeader().model()  # the copy of the titles made before, if any
         super().setModel(model)
+        if isinstance(old, QStandardItemModel) and old.parent() is self:
+            old.deleteLater()
         if model is None:
             return
         titles = QStandardItemModel(0, model.columnCount(), self)
@@ -176,16 +179,7 @@ class RowPaintedTable(QTableView):
 
         hh = self.horizontalHeader()
         columns_end = hh.length() - hh.offset()
-        fonts = self._column_fonts()
-        # Per visible column: where it starts, its width, whether its text is right-aligned
-        # (after the layout direction), its font and whether it is a badge.
-        columns = []
-        for col, right_aligned in self._visible_columns(hh, area):
-            look = self._looks[col]
-            x = hh.sectionViewportPosition(col)
-            columns.append(
-                (col, x, hh.sectionSize(col), right_aligned, fonts[col], look.badge)
-            )
+        columns = self._visible_columns(hh, area, height)
 
         palette = self.palette()
         if not self.isEnabled():
@@ -211,7 +205,6 @@ class RowPaintedTable(QTableView):
         left = area.left()
         span = max(0, min(area.right() + 1, columns_end) - left)
         ratio = self.devicePixelRatioF()
-        baselines = {id(f): f.baseline(height) for f in fonts}
 
         y = top
         for row in range(first, last + 1):
@@ -225,7 +218,7 @@ class RowPaintedTable(QTableView):
             painter.setPen(selected_text if selected else text_colour)
             texts = source.display_texts(row)
             current_font = None
-            for col, x, width, right_aligned, cf, badge in columns:
+            for col, x, width, right_aligned, cf, baseline, badge in columns:
                 text = texts[col]
                 if not text:
                     continue
@@ -261,25 +254,27 @@ class RowPaintedTable(QTableView):
                 # One line at its baseline: what the delegate's layout in a cell rectangle
                 # comes to, without laying the text out again on every paint.
                 tx = x + TEXT_INSET + room - advance if right_aligned else x + TEXT_INSET
-                painter.drawText(QPointF(tx, y + baselines[id(cf)]), text)
+                painter.drawText(QPointF(tx, y + baseline), text)
             y += height
         return min(columns_end, area.right() + 1), y
 
-    def _visible_columns(self, hh: QHeaderView, area: QRect) -> list[tuple[int, bool]]:
-        """The columns in ``area``, each with whether its text is right-aligned on screen."""
-        direction = self.layoutDirection()
+    def _visible_columns(
+        self, hh: QHeaderView, area: QRect, row_height: int
+    ) -> list[tuple[int, int, int, bool, _ColumnFont, float, bool]]:
+        """The columns in ``area``: index, where it starts, its width, whether its text is
+        right-aligned on screen (after the reading direction), its font, its text's baseline in
+        a row and whether it is a badge."""
+        fonts = self._column_fonts()
+        mirrored = self.layoutDirection() == Qt.LayoutDirection.RightToLeft
         found = []
         for col, look in enumerate(self._looks):
             if hh.isSectionHidden(col):
                 continue
             x = hh.sectionViewportPosition(col)
-            if x + hh.sectionSize(col) < area.left() or x > area.right():
+            width = hh.sectionSize(col)
+            if x + width < area.left() or x > area.right():
                 continue
-            aligned = self._aligned.get((direction, look.alignment))
-            if aligned is None:
-                flags = QStyle.visualAlignment(direction, look.alignment)
-                aligned = self._aligned[(direction, look.alignment)] = bool(
-                    flags & Qt.AlignmentFlag.AlignRight
-                )
-            found.append((col, aligned))
+            cf = fonts[col]
+            right = self._right_aligned[col] != mirrored
+            found.append((col, x, width, right, cf, cf.baseline(row_height), look.badge))
         return found
