@@ -189,11 +189,15 @@ def measure_paydesk(app: Any, url: str, picks: dict[str, list[str]], runs: int) 
 
     def quiet() -> None:
         # Each figure starts from a view at rest, as a person's next action does: the pages
-        # the last action reads ahead (after its paint) are in, not still being read. (Not
-        # ``runner.wait()``: once done, Qt ends the pool's idle threads, which the app keeps.)
-        while services.runner.in_flight:
-            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+        # the last action reads ahead (after its paint) are in, not still being read. The
+        # read-ahead starts on a timer after the paint, so events are handled until none is
+        # left to start one. (Not ``runner.wait()``: once done, Qt ends the pool's idle
+        # threads, which the app keeps.)
         settle(app)
+        while services.runner.in_flight:
+            while services.runner.in_flight:
+                app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+            settle(app)
 
     def run_query(
         view: PaymentsView, change: Callable[[], None], before: Callable[[], None] | None = None
@@ -388,6 +392,8 @@ def run_one(kind: str, runs: int) -> None:
     from desktop.app import make_application
 
     app = make_application()
+    if os.environ.get("SWI"):
+        sys.setswitchinterval(float(os.environ["SWI"]))
     base = rss_mb()
     paydesk = measure_paydesk(app, url, picks, runs)
     qsql = measure_qsql(app, kind, picks, runs)

@@ -110,6 +110,40 @@ class _FirstPage:
     names: dict[str, str] | None
 
 
+def _filter_combo(
+    parent: QWidget, everything: str, names: dict[str, str], keys: tuple[str, ...]
+) -> QComboBox:
+    """A filter's combo: ``everything`` (no filter, data None), then one item per key.
+
+    It starts on no item with ``everything`` as its placeholder, which looks the same and
+    reads the same (``currentData()`` is None): choosing a current item builds the combo's
+    popup (about 0.3 ms), so ``PaymentsView`` does that after its first rows are painted."""
+    combo = QComboBox(parent)
+    combo.setPlaceholderText(everything)
+    combo.addItem(everything, None)
+    for key in keys:
+        combo.addItem(names[key], key)
+    return combo
+
+
+class _ExportRow(QWidget):
+    """What an export in progress shows beside the title: what it has written, and Cancel."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(8)
+        self.label = QLabel("", self, objectName="Muted")
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 0)
+        self.progress.setFixedWidth(160)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel", self)
+        for w in (self.label, self.progress, self.cancel_button):
+            lay.addWidget(w)
+
+
 class OptionalDateEdit(QDateEdit):
     """A date edit whose lowest value reads "Any"; its calendar opens on today."""
 
@@ -223,6 +257,7 @@ class PaymentsView(QWidget):
         # Change notices that arrived while hidden: (payment ids, refund ids, everything).
         self._deferred: tuple[set[str], set[str], bool] | None = None
         self.refund_dialog: Any = None  # the open Refund… dialog, if any
+        self._settle_asked = self._filters_settled = False  # see ``_settle_filters``
 
         self.model = PaymentsModel(self)
         self.model.set_fetcher(self._fetch_next)
@@ -262,16 +297,11 @@ class PaymentsView(QWidget):
         self.counter = QLabel("", bar, objectName="Counter")
         title_row.addWidget(self.counter)
         title_row.addStretch(1)
-        self.export_progress = QProgressBar(bar)
-        self.export_progress.setRange(0, 0)
-        self.export_progress.setFixedWidth(160)
-        self.export_progress.setTextVisible(False)
-        self.export_label = QLabel("", bar, objectName="Muted")
-        self.export_cancel_button = QPushButton("Cancel", bar)
-        self.export_cancel_button.clicked.connect(self.cancel_export)
-        for w in (self.export_label, self.export_progress, self.export_cancel_button):
-            w.hide()
-            title_row.addWidget(w)
+        # Widgets that start hidden (the export's progress, the chips, the banner, the loading
+        # page) are built when first shown: each costs its construction and its style sheet
+        # polish, and opening the view pays for what is on screen only.
+        self._title_row = title_row
+        self._export_row: _ExportRow | None = None
         self.refresh_button = QToolButton(bar)
         self.refresh_button.setIcon(theme.icon("refresh"))
         self.refresh_button.setToolTip("Reload (F5)")
@@ -291,23 +321,15 @@ class PaymentsView(QWidget):
         filters.setSpacing(8)
         self.search = QLineEdit(bar)
         self.search.setPlaceholderText("Payment id, order id, or customer email / VPA")
-        self.search.setClearButtonEnabled(True)
         self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.search.setMinimumWidth(280)
         self.search.textChanged.connect(lambda _t: self._debounce.start())
         self.search.returnPressed.connect(self.apply_filters)
         filters.addWidget(self.search, 3)
 
-        self.status_combo = QComboBox(bar)
-        self.status_combo.addItem("All statuses", None)
-        for key in payments.STATUSES:
-            self.status_combo.addItem(STATUS_NAMES[key], key)
-        self.method_combo = QComboBox(bar)
-        self.method_combo.addItem("All methods", None)
-        for key in payments.METHODS:
-            self.method_combo.addItem(METHOD_NAMES[key], key)
-        self.merchant_combo = QComboBox(bar)
-        self.merchant_combo.addItem("All merchants", None)
+        self.status_combo = _filter_combo(bar, "All statuses", STATUS_NAMES, payments.STATUSES)
+        self.method_combo = _filter_combo(bar, "All methods", METHOD_NAMES, payments.METHODS)
+        self.merchant_combo = _filter_combo(bar, "All merchants", {}, ())
         self.merchant_combo.setMinimumContentsLength(14)
         self.merchant_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -325,28 +347,17 @@ class PaymentsView(QWidget):
             edit.setToolTip(tip)
             edit.dateChanged.connect(self._dates_changed)
             filters.addWidget(edit)
-        self.currency_chip = self._chip(bar, "Show every currency", self.remove_currency_chip)
-        self.range_chip = self._chip(bar, "Show every time of day", self.remove_range_chip)
-        filters.addWidget(self.currency_chip)
-        filters.addWidget(self.range_chip)
+        self._filters_row = filters
+        self._currency_chip: QToolButton | None = None
+        self._range_chip: QToolButton | None = None
         self.clear_button = QToolButton(bar)
         self.clear_button.setText("Clear")
         self.clear_button.setToolTip("Clear every filter")
         self.clear_button.clicked.connect(self.clear_filters)
         filters.addWidget(self.clear_button)
         bar_lay.addLayout(filters)
-
-        self.banner = QFrame(bar, objectName="Banner")
-        banner_lay = QHBoxLayout(self.banner)
-        banner_lay.setContentsMargins(10, 6, 6, 6)
-        self.banner_text = QLabel("", self.banner)
-        self.banner_text.setWordWrap(True)
-        retry = QPushButton("Retry", self.banner)
-        retry.clicked.connect(self.refresh)
-        banner_lay.addWidget(self.banner_text, 1)
-        banner_lay.addWidget(retry)
-        self.banner.hide()
-        bar_lay.addWidget(self.banner)
+        self._bar = bar
+        self._banner: QFrame | None = None
         root.addWidget(bar)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -354,14 +365,12 @@ class PaymentsView(QWidget):
         self.pages = QStackedWidget(self.splitter)
         self.table = self._build_table()
         self.pages.addWidget(self.table)
-        # The empty and no-match pages and the detail pane are built when first needed.
+        # The empty, no-match and loading pages and the detail pane are built when first
+        # needed. The table is laid out while the first page is read; the loading page takes
+        # its place only if that read is slow (see ``_first_read_is_slow``).
         self._empty_page: QWidget | None = None
         self._no_match_page: QWidget | None = None
-        self.loading_page = self._build_loading_page()
-        self.pages.addWidget(self.loading_page)
-        # The table is laid out while the first page is read; the loading page takes its
-        # place only if that read is slow (see ``_first_read_is_slow``).
-        self.pages.setCurrentWidget(self.table)
+        self._loading_page: QWidget | None = None
         self.splitter.addWidget(self.pages)
 
         self._detail_pane: PaymentDetailPane | None = None
@@ -377,14 +386,16 @@ class PaymentsView(QWidget):
         find_action.triggered.connect(lambda: self.search.setFocus())
         self.addAction(find_action)
 
-    def _chip(self, parent: QWidget, tip: str, remove: Any) -> QToolButton:
-        chip = QToolButton(parent, objectName="Chip")
+    def _chip(self, tip: str, remove: Any) -> QToolButton:
+        """A removable chip for what a link narrowed to, in the filter row before Clear."""
+        chip = QToolButton(self._bar, objectName="Chip")
         chip.setIcon(theme.icon("clear"))
         chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         chip.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # the ✕ after the words
         chip.setToolTip(tip)
         chip.clicked.connect(remove)
         chip.hide()
+        self._filters_row.insertWidget(self._filters_row.indexOf(self.clear_button), chip)
         return chip
 
     def _build_table(self) -> RowPaintedTable:
@@ -494,6 +505,70 @@ class PaymentsView(QWidget):
         return self._no_match_page
 
     @property
+    def loading_page(self) -> QWidget:
+        if self._loading_page is None:
+            page, lay = self._state_page("payments", "Loading payments…", "")
+            lay.addStretch(3)
+            self.pages.addWidget(page)
+            self._loading_page = page
+        return self._loading_page
+
+    @property
+    def banner(self) -> QFrame:
+        """The sentence a failed or refused query leaves above the table, with Retry."""
+        if self._banner is None:
+            banner = QFrame(self._bar, objectName="Banner")
+            banner_lay = QHBoxLayout(banner)
+            banner_lay.setContentsMargins(10, 6, 6, 6)
+            self._banner_text = QLabel("", banner)
+            self._banner_text.setWordWrap(True)
+            retry = QPushButton("Retry", banner)
+            retry.clicked.connect(self.refresh)
+            banner_lay.addWidget(self._banner_text, 1)
+            banner_lay.addWidget(retry)
+            banner.hide()
+            bar_layout = self._bar.layout()
+            assert bar_layout is not None
+            bar_layout.addWidget(banner)
+            self._banner = banner
+        return self._banner
+
+    @property
+    def banner_text(self) -> QLabel:
+        self.banner  # noqa: B018 - builds it
+        return self._banner_text
+
+    def _hide_banner(self) -> None:
+        if self._banner is not None:
+            self._banner.hide()
+
+    @property
+    def currency_chip(self) -> QToolButton:
+        if self._currency_chip is None:
+            self._currency_chip = self._chip("Show every currency", self.remove_currency_chip)
+        return self._currency_chip
+
+    @property
+    def range_chip(self) -> QToolButton:
+        if self._range_chip is None:
+            self._range_chip = self._chip("Show every time of day", self.remove_range_chip)
+        return self._range_chip
+
+    @property
+    def export_row(self) -> _ExportRow:
+        if self._export_row is None:
+            row = _ExportRow(self._bar)
+            row.cancel_button.clicked.connect(self.cancel_export)
+            row.hide()
+            self._title_row.insertWidget(self._title_row.indexOf(self.refresh_button), row)
+            self._export_row = row
+        return self._export_row
+
+    @property
+    def export_cancel_button(self) -> QPushButton:
+        return self.export_row.cancel_button
+
+    @property
     def detail(self) -> PaymentDetailPane:
         if self._detail_pane is None:
             pane = PaymentDetailPane(self.splitter)
@@ -543,11 +618,6 @@ class PaymentsView(QWidget):
         row.addWidget(button)
         row.addStretch(1)
         lay.addLayout(row)
-        lay.addStretch(3)
-        return page
-
-    def _build_loading_page(self) -> QWidget:
-        page, lay = self._state_page("payments", "Loading payments…", "")
         lay.addStretch(3)
         return page
 
@@ -615,6 +685,23 @@ class PaymentsView(QWidget):
             # The rows are painted; the zero timer fires once the rest of the window is too.
             self._read_ahead_fallback.stop()
             QTimer.singleShot(0, self.model, self.model.read_ahead)
+        if not self._settle_asked:
+            self._settle_asked = True
+            QTimer.singleShot(0, self, self._settle_filters)
+
+    def _settle_filters(self) -> None:
+        """Once the first rows are on screen: each filter combo on its first item rather than
+        on the placeholder that looks the same (see ``_filter_combo``), and the search box's
+        clear button (hidden while the box is empty)."""
+        if self._filters_settled:
+            return
+        self._filters_settled = True
+        for combo in (self.status_combo, self.method_combo, self.merchant_combo):
+            if combo.currentIndex() < 0:
+                combo.blockSignals(True)
+                combo.setCurrentIndex(0)
+                combo.blockSignals(False)
+        self.search.setClearButtonEnabled(True)
 
     def _allow_painting(self) -> None:
         if not self.updatesEnabled():
@@ -627,7 +714,7 @@ class PaymentsView(QWidget):
 
     def _on_first_page(self, result: _FirstPage) -> None:
         self._allow_painting()
-        self.banner.hide()
+        self._hide_banner()
         if result.names is not None:
             self._set_merchants(result.names)
         self._query_filter = result.filter
@@ -691,7 +778,8 @@ class PaymentsView(QWidget):
         for merchant_id, name in sorted(names.items(), key=lambda kv: kv[1].lower()):
             combo.addItem(name, merchant_id)
         found = combo.findData(current) if current else 0
-        combo.setCurrentIndex(max(0, found))
+        if found > 0 or self._filters_settled:
+            combo.setCurrentIndex(max(0, found))
         combo.blockSignals(False)
 
     def clear_filters(self) -> None:
@@ -766,10 +854,12 @@ class PaymentsView(QWidget):
     ) -> None:
         self._link_currency = currency
         self._link_range = span
-        self.currency_chip.setText(f"Currency: {currency}" if currency else "")
-        self.currency_chip.setVisible(currency is not None)
-        self.range_chip.setText(f"Created {range_text(*span)}" if span else "")
-        self.range_chip.setVisible(span is not None)
+        if currency is not None or self._currency_chip is not None:
+            self.currency_chip.setText(f"Currency: {currency}" if currency else "")
+            self.currency_chip.setVisible(currency is not None)
+        if span is not None or self._range_chip is not None:
+            self.range_chip.setText(f"Created {range_text(*span)}" if span else "")
+            self.range_chip.setVisible(span is not None)
 
     def remove_currency_chip(self) -> None:
         self._set_link_extras(None, self._link_range)
@@ -995,15 +1085,13 @@ class PaymentsView(QWidget):
         db = self.db
         cancel = threading.Event()
         relay = ProgressRelay(self)
-        relay.changed.connect(
-            lambda n: self.export_label.setText(f"Exporting… {int(n):,} payments")
-        )
+        row = self.export_row
+        relay.changed.connect(lambda n: row.label.setText(f"Exporting… {int(n):,} payments"))
         self._export_cancel = cancel
         self._export_path = path
-        self.export_label.setText("Exporting…")
-        for w in (self.export_label, self.export_progress, self.export_cancel_button):
-            w.show()
-        self.export_cancel_button.setEnabled(True)
+        row.label.setText("Exporting…")
+        row.cancel_button.setEnabled(True)
+        row.show()
         self.export_button.setEnabled(False)
 
         def work() -> int:
@@ -1018,8 +1106,8 @@ class PaymentsView(QWidget):
     def cancel_export(self) -> None:
         if self._export_cancel is not None:
             self._export_cancel.set()
-            self.export_label.setText("Cancelling…")
-            self.export_cancel_button.setEnabled(False)
+            self.export_row.label.setText("Cancelling…")
+            self.export_row.cancel_button.setEnabled(False)
 
     def _export_failed(self, exc: BaseException, relay: ProgressRelay) -> None:
         from core.export import ExportCancelled
@@ -1032,8 +1120,7 @@ class PaymentsView(QWidget):
     def _export_done(self, sentence: str, relay: ProgressRelay) -> None:
         relay.deleteLater()
         self._export_cancel = None
-        for w in (self.export_label, self.export_progress, self.export_cancel_button):
-            w.hide()
+        self.export_row.hide()
         self.export_button.setEnabled(True)
         self.message.emit(sentence)
         self.exportFinished.emit(sentence)
