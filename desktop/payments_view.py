@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 
 from core import payments
 from core.errors import PaydeskError
-from core.payments import PAGE_SIZE, PaymentFilter, PaymentRow
+from core.payments import PaymentFilter, PaymentRow
 from desktop import theme
 from desktop.payment_detail import DetailData, PaymentDetailPane, load_detail
 from desktop.payments_model import (
@@ -69,9 +69,12 @@ FIRST_PAINT_WAIT_MS = 100
 READ_AHEAD_FALLBACK_MS = 250
 DEMO_PAYMENTS = 20_000
 _ANY_DATE = QDate(2000, 1, 1)
-# The first query reads one page: the pages ahead of it are read once it is on screen, so
-# they neither delay the first rows nor compete with their first paint.
-_FIRST_READ = PAGE_SIZE
+# A query's first read is a tall window's worth of rows rather than a whole page: it runs
+# while the UI thread builds or repaints the view, so each row it converts takes turns with
+# that work for the GIL. The pages after it are read once it is on screen, so they neither
+# delay the first rows nor compete with their first paint; a scroll to the end of these rows
+# shows the next page.
+FIRST_ROWS = 60
 # Widths from samples of typical content, so they follow the font (and its DPI); together
 # they fit the 1280 px window beside the navigation. Longer values are elided (the tooltip and
 # the detail pane have them whole); the last column takes what is left.
@@ -668,7 +671,7 @@ class PaymentsView(QWidget):
 
         def work() -> _FirstPage:
             with db.driver() as conn:
-                rows = payments.page(conn, f, limit=_FIRST_READ)
+                rows = payments.page(conn, f, limit=FIRST_ROWS)
                 names = payments.merchant_names(conn) if want_names else None
             return _FirstPage(f, rows, names)
 
@@ -719,7 +722,7 @@ class PaymentsView(QWidget):
             self._set_merchants(result.names)
         self._query_filter = result.filter
         self._shown += 1
-        more = len(result.rows) == _FIRST_READ
+        more = len(result.rows) == FIRST_ROWS
         self.model.reset(result.rows, sort=result.filter.sort, more=more)
         if more:
             self._read_ahead_after_paint()

@@ -18,7 +18,7 @@ from core import refunds as rf
 from core.payments import PAGE_SIZE, PaymentFilter
 from desktop import payments_view
 from desktop.payments_model import COLUMN
-from desktop.payments_view import PaymentsView
+from desktop.payments_view import FIRST_ROWS, PaymentsView
 from desktop.tasks import ProgressRelay
 from desktop.views import AppServices
 from tests.gui.conftest import SeededPayments
@@ -65,14 +65,14 @@ def menu_action(menu: QMenu, text: str):
 
 def test_first_page_is_newest_first_with_formatted_cells(qtbot, view_services, seeded_payments):
     view = open_view(qtbot, view_services)
-    assert view.model.rowCount() == PAGE_SIZE
+    assert view.model.rowCount() == FIRST_ROWS
     assert shown_ids(view)[:3] == seeded_payments.ids[:3]
     newest = seeded_payments.ids[0]
     assert cell(view, newest, "amount") == "₹100.00"
     assert cell(view, newest, "merchant") == "Aster Books"
     assert cell(view, newest, "status") == "Success"
     assert cell(view, newest, "refunded") == "—"
-    assert view.counter.text() == "200 shown · scroll for more"
+    assert view.counter.text() == f"{FIRST_ROWS} shown · scroll for more"
 
 
 def test_typing_an_order_id_shows_only_that_payment(
@@ -114,7 +114,7 @@ def test_search_that_matches_nothing_shows_no_match_page_and_clear_brings_rows_b
     with qtbot.waitSignal(view.loaded, timeout=5000):
         qtbot.mouseClick(view.clear_button, Qt.MouseButton.LeftButton)
     assert view.pages.currentWidget() is view.table
-    assert view.model.rowCount() == PAGE_SIZE
+    assert view.model.rowCount() == FIRST_ROWS
 
 
 def test_choosing_a_status_shows_only_payments_in_that_status(
@@ -141,12 +141,12 @@ def test_bad_date_range_is_refused_with_a_sentence_and_keeps_the_rows(
 
 def test_scrolling_to_the_bottom_loads_the_next_page(qtbot, view_services, seeded_payments):
     view = open_view(qtbot, view_services)
-    assert view.model.rowCount() == PAGE_SIZE
-    for pages in (2, 3):
+    assert view.model.rowCount() == FIRST_ROWS
+    for shown in (FIRST_ROWS + PAGE_SIZE, FIRST_ROWS + 2 * PAGE_SIZE, 600):
         view.table.scrollToBottom()
-        qtbot.waitUntil(lambda n=pages: view.model.rowCount() == n * PAGE_SIZE, timeout=5000)
+        qtbot.waitUntil(lambda n=shown: view.model.rowCount() == n, timeout=5000)
     assert shown_ids(view) == seeded_payments.ids
-    # 600 is a whole number of pages: the last, empty read says there is no more.
+    # Every row is shown; only a read that finds none says there is no more.
     view.table.scrollToBottom()
     qtbot.waitUntil(lambda: not view.model.has_more, timeout=5000)
     assert view.counter.text() == "600 shown"
@@ -178,20 +178,20 @@ def test_a_slow_first_query_shows_the_loading_page_meanwhile(
     assert view.pages.currentWidget() is view.loading_page and view.loading_page.isVisible()
     release.set()
     qtbot.waitUntil(lambda: view.is_loaded, timeout=10_000)
-    assert view.pages.currentWidget() is view.table and view.model.rowCount() == PAGE_SIZE
+    assert view.pages.currentWidget() is view.table and view.model.rowCount() == FIRST_ROWS
 
 
 def test_pages_ahead_are_read_after_the_first_so_a_scroll_shows_them_at_once(
     qtbot, view_services, seeded_payments
 ):
     view = open_view(qtbot, view_services)
-    assert view.model.rowCount() == PAGE_SIZE
+    assert view.model.rowCount() == FIRST_ROWS
     # Read once the first page is on screen, without a scroll asking for them.
     qtbot.waitUntil(lambda: view.model.rows_ahead == 2 * PAGE_SIZE, timeout=5000)
     view.table.scrollToBottom()
     # From memory: the rows are there with the scroll itself, no query in between.
-    assert view.model.rowCount() == 2 * PAGE_SIZE
-    assert shown_ids(view) == seeded_payments.ids[: 2 * PAGE_SIZE]
+    assert view.model.rowCount() == FIRST_ROWS + PAGE_SIZE
+    assert shown_ids(view) == seeded_payments.ids[: FIRST_ROWS + PAGE_SIZE]
 
 
 def test_rows_read_for_a_list_that_a_new_query_replaced_are_dropped(
@@ -226,10 +226,10 @@ def test_paging_by_amount_keeps_going_by_key(qtbot, view_services, seeded_paymen
     with qtbot.waitSignal(view.loaded, timeout=5000):
         header.sectionClicked.emit(COLUMN["amount"])
     view.table.scrollToBottom()
-    qtbot.waitUntil(lambda: view.model.rowCount() == 2 * PAGE_SIZE, timeout=5000)
+    qtbot.waitUntil(lambda: view.model.rowCount() == FIRST_ROWS + PAGE_SIZE, timeout=5000)
     amounts = [r.amount for r in view.model.rows()]
     assert amounts == sorted(amounts, reverse=True)
-    assert len(set(shown_ids(view))) == 2 * PAGE_SIZE
+    assert len(set(shown_ids(view))) == FIRST_ROWS + PAGE_SIZE
 
 
 # -- the detail pane and the context menu -----------------------------------------------------
@@ -335,7 +335,7 @@ def test_empty_database_offers_demo_data_and_loading_it_fills_the_table(
     with qtbot.waitSignal(view.loaded, timeout=60_000):
         qtbot.mouseClick(view.demo_button, Qt.MouseButton.LeftButton)
     assert view.pages.currentWidget() is view.table
-    assert view.model.rowCount() == PAGE_SIZE
+    assert view.model.rowCount() == FIRST_ROWS
 
 
 # -- Refund… -------------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ def test_refund_made_elsewhere_updates_only_that_row_in_place(
 ):
     view = open_view(qtbot, view_services)
     view.table.scrollToBottom()
-    qtbot.waitUntil(lambda: view.model.rowCount() == 2 * PAGE_SIZE, timeout=5000)
+    qtbot.waitUntil(lambda: view.model.rowCount() == FIRST_ROWS + PAGE_SIZE, timeout=5000)
     target = seeded_payments.ids[150]
     click_row(qtbot, view, target)
     scroll = view.table.verticalScrollBar().value()
@@ -489,7 +489,7 @@ def test_link_with_currency_and_an_hour_shows_chips_and_runs_exactly_that(
     assert len(view.model.rows()) == 20
     with qtbot.waitSignal(view.loaded, timeout=5000):
         qtbot.mouseClick(view.range_chip, Qt.MouseButton.LeftButton)
-    assert view.range_chip.isHidden() and view.model.rowCount() == PAGE_SIZE
+    assert view.range_chip.isHidden() and view.model.rowCount() == FIRST_ROWS
     with qtbot.waitSignal(view.loaded, timeout=5000):
         qtbot.mouseClick(view.currency_chip, Qt.MouseButton.LeftButton)
     assert view.currency_chip.isHidden()

@@ -13,10 +13,10 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QTableView
 
-from core.payments import PaymentRow
+from core.payments import PAGE_SIZE, PaymentRow
 from desktop import theme
 from desktop.payments_model import COLUMN, STATUS_ROLE, PaymentsModel
-from desktop.payments_view import PaymentsView
+from desktop.payments_view import FIRST_ROWS, PaymentsView
 from desktop.status_badge import StatusBadgeDelegate
 from desktop.views import AppServices
 
@@ -192,9 +192,9 @@ def rows_read_by_a_repaint(view: PaymentsView, rect=None) -> set[int]:
 def test_a_repaint_reads_only_the_rows_in_sight(qtbot, view_services, seeded_payments):
     view = open_view(qtbot, view_services)
     view.table.scrollToBottom()
-    qtbot.waitUntil(lambda: view.model.rowCount() == 400, timeout=5000)
+    qtbot.waitUntil(lambda: view.model.rowCount() == FIRST_ROWS + PAGE_SIZE, timeout=5000)
     table = view.table
-    table.scrollTo(view.model.index(300, 0))
+    table.scrollTo(view.model.index(FIRST_ROWS + PAGE_SIZE // 2, 0))
     QApplication.processEvents()
     top = table.rowAt(0)
     bottom = table.rowAt(table.viewport().height() - 1)
