@@ -113,22 +113,6 @@ class _FirstPage:
     names: dict[str, str] | None
 
 
-def _filter_combo(
-    parent: QWidget, everything: str, names: dict[str, str], keys: tuple[str, ...]
-) -> QComboBox:
-    """A filter's combo: ``everything`` (no filter, data None), then one item per key.
-
-    It starts on no item with ``everything`` as its placeholder, which looks the same and
-    reads the same (``currentData()`` is None): choosing a current item builds the combo's
-    popup (about 0.3 ms), so ``PaymentsView`` does that after its first rows are painted."""
-    combo = QComboBox(parent)
-    combo.setPlaceholderText(everything)
-    combo.addItem(everything, None)
-    for key in keys:
-        combo.addItem(names[key], key)
-    return combo
-
-
 class _ExportRow(QWidget):
     """What an export in progress shows beside the title: what it has written, and Cancel."""
 
@@ -260,7 +244,6 @@ class PaymentsView(QWidget):
         # Change notices that arrived while hidden: (payment ids, refund ids, everything).
         self._deferred: tuple[set[str], set[str], bool] | None = None
         self.refund_dialog: Any = None  # the open Refund… dialog, if any
-        self._settle_asked = self._filters_settled = False  # see ``_settle_filters``
 
         self.model = PaymentsModel(self)
         self.model.set_fetcher(self._fetch_next)
@@ -324,15 +307,23 @@ class PaymentsView(QWidget):
         filters.setSpacing(8)
         self.search = QLineEdit(bar)
         self.search.setPlaceholderText("Payment id, order id, or customer email / VPA")
+        self.search.setClearButtonEnabled(True)
         self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.search.setMinimumWidth(280)
         self.search.textChanged.connect(lambda _t: self._debounce.start())
         self.search.returnPressed.connect(self.apply_filters)
         filters.addWidget(self.search, 3)
 
-        self.status_combo = _filter_combo(bar, "All statuses", STATUS_NAMES, payments.STATUSES)
-        self.method_combo = _filter_combo(bar, "All methods", METHOD_NAMES, payments.METHODS)
-        self.merchant_combo = _filter_combo(bar, "All merchants", {}, ())
+        self.status_combo = QComboBox(bar)
+        self.status_combo.addItem("All statuses", None)
+        for key in payments.STATUSES:
+            self.status_combo.addItem(STATUS_NAMES[key], key)
+        self.method_combo = QComboBox(bar)
+        self.method_combo.addItem("All methods", None)
+        for key in payments.METHODS:
+            self.method_combo.addItem(METHOD_NAMES[key], key)
+        self.merchant_combo = QComboBox(bar)
+        self.merchant_combo.addItem("All merchants", None)
         self.merchant_combo.setMinimumContentsLength(14)
         self.merchant_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
@@ -688,23 +679,6 @@ class PaymentsView(QWidget):
             # The rows are painted; the zero timer fires once the rest of the window is too.
             self._read_ahead_fallback.stop()
             QTimer.singleShot(0, self.model, self.model.read_ahead)
-        if not self._settle_asked:
-            self._settle_asked = True
-            QTimer.singleShot(0, self, self._settle_filters)
-
-    def _settle_filters(self) -> None:
-        """Once the first rows are on screen: each filter combo on its first item rather than
-        on the placeholder that looks the same (see ``_filter_combo``), and the search box's
-        clear button (hidden while the box is empty)."""
-        if self._filters_settled:
-            return
-        self._filters_settled = True
-        for combo in (self.status_combo, self.method_combo, self.merchant_combo):
-            if combo.currentIndex() < 0:
-                combo.blockSignals(True)
-                combo.setCurrentIndex(0)
-                combo.blockSignals(False)
-        self.search.setClearButtonEnabled(True)
 
     def _allow_painting(self) -> None:
         if not self.updatesEnabled():
@@ -781,8 +755,7 @@ class PaymentsView(QWidget):
         for merchant_id, name in sorted(names.items(), key=lambda kv: kv[1].lower()):
             combo.addItem(name, merchant_id)
         found = combo.findData(current) if current else 0
-        if found > 0 or self._filters_settled:
-            combo.setCurrentIndex(max(0, found))
+        combo.setCurrentIndex(max(0, found))
         combo.blockSignals(False)
 
     def clear_filters(self) -> None:
