@@ -392,8 +392,6 @@ def run_one(kind: str, runs: int) -> None:
     from desktop.app import make_application
 
     app = make_application()
-    if os.environ.get("SWI"):
-        sys.setswitchinterval(float(os.environ["SWI"]))
     base = rss_mb()
     paydesk = measure_paydesk(app, url, picks, runs)
     qsql = measure_qsql(app, kind, picks, runs)

@@ -380,8 +380,8 @@ class PaymentsView(QWidget):
         find_action.triggered.connect(lambda: self.search.setFocus())
         self.addAction(find_action)
 
-    def _chip(self, tip: str, remove: Any) -> QToolButton:
-        """A removable chip for what a link narrowed to, in the filter row before Clear."""
+    def _chip(self, tip: str, remove: Any, before: QWidget) -> QToolButton:
+        """A removable chip for what a link narrowed to, in the filter row before ``before``."""
         chip = QToolButton(self._bar, objectName="Chip")
         chip.setIcon(theme.icon("clear"))
         chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -389,7 +389,7 @@ class PaymentsView(QWidget):
         chip.setToolTip(tip)
         chip.clicked.connect(remove)
         chip.hide()
-        self._filters_row.insertWidget(self._filters_row.indexOf(self.clear_button), chip)
+        self._filters_row.insertWidget(self._filters_row.indexOf(before), chip)
         return chip
 
     def _build_table(self) -> RowPaintedTable:
@@ -539,13 +539,19 @@ class PaymentsView(QWidget):
     @property
     def currency_chip(self) -> QToolButton:
         if self._currency_chip is None:
-            self._currency_chip = self._chip("Show every currency", self.remove_currency_chip)
+            self._currency_chip = self._chip(
+                "Show every currency",
+                self.remove_currency_chip,
+                self._range_chip or self.clear_button,
+            )
         return self._currency_chip
 
     @property
     def range_chip(self) -> QToolButton:
         if self._range_chip is None:
-            self._range_chip = self._chip("Show every time of day", self.remove_range_chip)
+            self._range_chip = self._chip(
+                "Show every time of day", self.remove_range_chip, self.clear_button
+            )
         return self._range_chip
 
     @property

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QApplication, QFrame, QMenu, QProgressBar, QToolButton
 
 from core import payments
 from core import refunds as rf
@@ -494,6 +494,37 @@ def test_link_with_currency_and_an_hour_shows_chips_and_runs_exactly_that(
         qtbot.mouseClick(view.currency_chip, Qt.MouseButton.LeftButton)
     assert view.currency_chip.isHidden()
     assert view._query_filter.currency is None
+
+
+def test_chips_are_built_when_first_needed_and_keep_their_order(
+    qtbot, view_services, seeded_payments
+):
+    view = open_view(qtbot, view_services)
+    assert view.findChild(QToolButton, "Chip") is None  # opening pays for what is on screen
+    hour_end = seeded_payments.newest.replace(minute=0, second=0, microsecond=0)
+    hour = {"created_from": hour_end - timedelta(hours=1), "created_to": hour_end}
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.apply_link(PaymentFilter(**hour))
+    assert view.findChildren(QToolButton, "Chip") == [view.range_chip]
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.apply_link(PaymentFilter(currency="inr", **hour))
+    QApplication.processEvents()
+    # The currency chip came second yet stands first, as it reads: "Currency: INR", "Created …".
+    assert view.currency_chip.x() < view.range_chip.x() < view.clear_button.x()
+
+
+def test_the_banner_and_the_export_progress_are_built_when_first_shown(
+    qtbot, view_services, seeded_payments, tmp_path
+):
+    view = open_view(qtbot, view_services)
+    assert view.findChild(QFrame, "Banner") is None and not view.findChildren(QProgressBar)
+    view.date_from.setDate(QDate(2026, 1, 10))
+    view.date_to.setDate(QDate(2026, 1, 5))
+    assert view.banner.isVisible() and view.findChildren(QFrame, "Banner") == [view.banner]
+    with qtbot.waitSignal(view.exportFinished, timeout=10_000):
+        view.start_export(tmp_path / "out.csv")
+    bars = view.findChildren(QProgressBar)
+    assert len(bars) == 1 and not bars[0].isVisible()
 
 
 def test_link_with_an_unknown_currency_is_refused_with_a_sentence(

@@ -214,7 +214,6 @@ def test_a_repaint_below_the_last_row_reads_no_row(qtbot, view_services, seeded_
     assert rows_read_by_a_repaint(view) == {0}
 
 
-
 class PaintCounter(QObject):
     def __init__(self) -> None:
         super().__init__()
@@ -229,12 +228,8 @@ class PaintCounter(QObject):
 def test_a_new_query_leaves_the_header_as_it_was(qtbot, view_services, seeded_payments):
     view = open_view(qtbot, view_services)
     header = view.table.horizontalHeader()
-    titles = [
-        view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(header.count())
-    ]
-    shown = [
-        header.model().headerData(c, Qt.Orientation.Horizontal) for c in range(header.count())
-    ]
+    titles = [view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(header.count())]
+    shown = [header.model().headerData(c, Qt.Orientation.Horizontal) for c in range(header.count())]
     assert shown == titles and "Payment" in shown
     # From one row to another: the scroll bar stays hidden, so the header keeps its size.
     with qtbot.waitSignal(view.loaded, timeout=5000):
