@@ -8,7 +8,7 @@ repaint, no wait on a query)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +75,24 @@ def local_time(dt: datetime) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def format_row(row: PaymentRow, names: Mapping[str, str]) -> tuple[str, ...]:
+    """The display strings of ``row``, one per column, with merchant names from ``names``.
+    Plain Python, so a pool thread can format the rows it reads before the UI thread paints
+    them."""
+    refunded = format_money(row.refunded_amount, row.currency) if row.refunded_amount else "—"
+    return (
+        local_time(row.created_at),
+        row.id,
+        names.get(row.merchant_id, row.merchant_id),
+        row.order_id,
+        row.customer,
+        METHOD_NAMES.get(row.method, row.method),
+        format_money(row.amount, row.currency),
+        STATUS_NAMES.get(row.status, row.status),
+        refunded,
+    )
+
+
 def tabular_font(base: QFont | None = None) -> QFont:
     """Same face, figures of equal width so amounts line up by digit."""
     font = QFont(base) if base is not None else QFont()
@@ -120,14 +138,23 @@ class PaymentsModel(QAbstractTableModel):
             col = COLUMN["merchant"]
             self.dataChanged.emit(self.index(0, col), self.index(len(self._rows) - 1, col))
 
-    def reset(self, rows: list[PaymentRow], *, sort: str, more: bool) -> None:
+    def reset(
+        self,
+        rows: list[PaymentRow],
+        *,
+        sort: str,
+        more: bool,
+        texts: Sequence[tuple[str, ...]] = (),
+    ) -> None:
         """Replace everything with the start of a new query: its first ``PAGE_SIZE`` rows are
         shown and the rest are kept read ahead. ``more``: the query may have rows after these.
-        """
+        ``texts``: the display strings of the first rows, formatted with the model's merchant
+        names (``format_row``), if the reader made them already."""
         self.beginResetModel()
         self._rows = list(rows[:PAGE_SIZE])
         self._ahead = list(rows[PAGE_SIZE:])
-        self._texts = [None] * len(self._rows)
+        made = list(texts[: len(self._rows)])
+        self._texts = [*made, *([None] * (len(self._rows) - len(made)))]
         self._positions = {r.id: i for i, r in enumerate(self._rows)}
         self._sort = sort
         self._more = more
@@ -346,18 +373,7 @@ class PaymentsModel(QAbstractTableModel):
         return None
 
     def _format(self, row: PaymentRow) -> tuple[str, ...]:
-        refunded = format_money(row.refunded_amount, row.currency) if row.refunded_amount else "—"
-        return (
-            local_time(row.created_at),
-            row.id,
-            self._names.get(row.merchant_id, row.merchant_id),
-            row.order_id,
-            row.customer,
-            METHOD_NAMES.get(row.method, row.method),
-            format_money(row.amount, row.currency),
-            STATUS_NAMES.get(row.status, row.status),
-            refunded,
-        )
+        return format_row(row, self._names)
 
     def _sort_value(self, row: PaymentRow, col: int) -> Any:
         if col == COLUMN["created"]:

@@ -57,6 +57,7 @@ from desktop.payments_model import (
     SORTABLE,
     STATUS_NAMES,
     PaymentsModel,
+    format_row,
 )
 from desktop.row_painter import RowPaintedTable
 from desktop.tasks import ProgressRelay
@@ -75,6 +76,8 @@ _ANY_DATE = QDate(2000, 1, 1)
 # delay the first rows nor compete with their first paint; a scroll to the end of these rows
 # shows the next page.
 FIRST_ROWS = 60
+# Rows of a first read formatted in the pool: what a window of ordinary height shows.
+_FORMATTED_IN_POOL = 30
 # Widths from samples of typical content, so they follow the font (and its DPI); together
 # they fit the 1280 px window beside the navigation. Longer values are elided (the tooltip and
 # the detail pane have them whole); the last column takes what is left.
@@ -111,6 +114,7 @@ class _FirstPage:
     filter: PaymentFilter
     rows: list[PaymentRow]
     names: dict[str, str] | None
+    texts: list[tuple[str, ...]]  # the rows' display strings, made in the pool
 
 
 class _ExportRow(QWidget):
@@ -664,13 +668,17 @@ class PaymentsView(QWidget):
         self._filter = f
         self.runner.invalidate("live")  # the new first page is read after any change so far
         db = self.db
-        want_names = self._names is None
+        known = self._names  # replaced, never changed in place: safe to read in the pool
 
         def work() -> _FirstPage:
             with db.driver() as conn:
                 rows = payments.page(conn, f, limit=FIRST_ROWS)
-                names = payments.merchant_names(conn) if want_names else None
-            return _FirstPage(f, rows, names)
+                names = payments.merchant_names(conn) if known is None else None
+            # The rows a window shows are formatted here rather than when first painted: the UI
+            # thread then only draws them.
+            shown = names if names is not None else known or {}
+            texts = [format_row(r, shown) for r in rows[:_FORMATTED_IN_POOL]]
+            return _FirstPage(f, rows, names, texts)
 
         self.runner.submit(
             work, self._on_first_page, self._on_query_error, key="payments", owner=self
@@ -703,7 +711,7 @@ class PaymentsView(QWidget):
         self._query_filter = result.filter
         self._shown += 1
         more = len(result.rows) == FIRST_ROWS
-        self.model.reset(result.rows, sort=result.filter.sort, more=more)
+        self.model.reset(result.rows, sort=result.filter.sort, more=more, texts=result.texts)
         if more:
             self._read_ahead_after_paint()
         if result.rows:

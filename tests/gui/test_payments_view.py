@@ -17,7 +17,7 @@ from core import payments
 from core import refunds as rf
 from core.payments import PAGE_SIZE, PaymentFilter
 from desktop import payments_view
-from desktop.payments_model import COLUMN
+from desktop.payments_model import COLUMN, PaymentsModel
 from desktop.payments_view import FIRST_ROWS, PaymentsView
 from desktop.tasks import ProgressRelay
 from desktop.views import AppServices
@@ -73,6 +73,27 @@ def test_first_page_is_newest_first_with_formatted_cells(qtbot, view_services, s
     assert cell(view, newest, "status") == "Success"
     assert cell(view, newest, "refunded") == "—"
     assert view.counter.text() == f"{FIRST_ROWS} shown · scroll for more"
+
+
+def test_the_rows_a_window_shows_come_formatted_from_the_pool(
+    qtbot, view_services, seeded_payments, monkeypatch
+):
+    formatted_here: list[str] = []
+    own_format = PaymentsModel._format
+
+    def counted(model: PaymentsModel, row):
+        formatted_here.append(row.id)
+        return own_format(model, row)
+
+    monkeypatch.setattr(PaymentsModel, "_format", counted)
+    view = open_view(qtbot, view_services)
+    view.table.viewport().repaint()
+    shown = view.table.rowAt(view.table.viewport().height() - 1) + 1
+    assert 0 < shown <= 30 and formatted_here == []  # painted without formatting a row
+    assert cell(view, seeded_payments.ids[0], "merchant") == "Aster Books"
+    view.table.scrollTo(view.model.index(45, 0))
+    view.table.viewport().repaint()
+    assert seeded_payments.ids[45] in formatted_here  # past those, rows are formatted here
 
 
 def test_typing_an_order_id_shows_only_that_payment(
