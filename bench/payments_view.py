@@ -3,8 +3,9 @@ on SQLite and on Postgres.
 
 Each database is seeded once with ``paydesk --database URL demo --payments 1000000`` and kept
 (a database that already has payments is reused). Each database is measured in a process of its
-own; in it, the Paydesk view and then the QSqlQueryModel view run over the same database, and the
-script prints for both, as medians of ``--runs`` runs:
+own; in it, the Paydesk view and the QSqlQueryModel view run over the same database, taking turns
+``--rounds`` times (so a drift in the machine's speed weighs on both alike), and the script prints
+for both, as medians of the ``--runs`` runs of every round:
 
 - open: from building the view to its first rows painted (and, beside it, how much of that is
   the constructor's own time: Paydesk's filter bar and table, QSqlQueryModel's table and query),
@@ -12,7 +13,7 @@ script prints for both, as medians of ``--runs`` runs:
   already typed (QSqlQueryModel: from ``setQuery``),
 - status filter change,
 - next page on scroll (scroll to the bottom until the new rows are painted),
-- process RSS after each side (the Paydesk side runs first),
+- process RSS after each side's first round (the Paydesk side runs first),
 
 each from a view at rest: before a figure is taken, the pages the previous action reads ahead
 (Paydesk reads them after its paint) are in, as they are by the time a person acts again.
@@ -21,7 +22,7 @@ with the ratio Paydesk / QSqlQueryModel and the budgets (DESIGN.md §7): first r
 search ≤ 10 ms, status filter ≤ 40 ms, next page ≤ 10 ms, RSS ≤ 200 MB, and on SQLite no slower
 than QSqlQueryModel on any time figure.
 
-    /work/venv/bin/python bench/payments_view.py [--only sqlite|postgres] [--runs 7]
+    /work/venv/bin/python bench/payments_view.py [--only sqlite|postgres] [--runs 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -269,6 +270,8 @@ def measure_paydesk(app: Any, url: str, picks: dict[str, list[str]], runs: int) 
 def open_qsql(kind: str) -> Any:
     from PySide6.QtSql import QSqlDatabase
 
+    if QSqlDatabase.contains("bench"):  # opened in an earlier round
+        return QSqlDatabase.database("bench")
     if kind == "sqlite":
         db = QSqlDatabase.addDatabase("QSQLITE", "bench")
         db.setDatabaseName(str(SQLITE_FILE))
@@ -384,7 +387,26 @@ def picks_for(url: str) -> dict[str, list[str]]:
     return {"ids": ids, "orders": orders}
 
 
-def run_one(kind: str, runs: int) -> None:
+def take_turns(app: Any, kind: str, url: str, picks: dict, runs: int, rounds: int) -> tuple:
+    """Both sides, ``rounds`` times in turn; the times of every round together, and the RSS
+    after each side's first round (later rounds would count what the other side left)."""
+    paydesk: dict | None = None
+    qsql: dict | None = None
+    for _ in range(rounds):
+        p = measure_paydesk(app, url, picks, runs)
+        q = measure_qsql(app, kind, picks, runs)
+        for total, more in ((paydesk, p), (qsql, q)):
+            if total is not None:
+                for key, values in more["times"].items():
+                    total["times"][key].extend(values)
+                total["built"].extend(more["built"])
+        paydesk = paydesk or p
+        qsql = qsql or q
+    assert paydesk is not None and qsql is not None
+    return paydesk, qsql
+
+
+def run_one(kind: str, runs: int, rounds: int) -> None:
     url = database_url(kind)
     print(f"\n== {kind}")
     ensure_seeded(url)
@@ -393,8 +415,7 @@ def run_one(kind: str, runs: int) -> None:
 
     app = make_application()
     base = rss_mb()
-    paydesk = measure_paydesk(app, url, picks, runs)
-    qsql = measure_qsql(app, kind, picks, runs)
+    paydesk, qsql = take_turns(app, kind, url, picks, runs, rounds)
     print(f"  process RSS before either view: {base:.0f} MB")
     print(f"  {'figure':<16}{'Paydesk':>10}{'QSqlQueryModel':>16}{'ratio':>8}   budget")
     failures = []
@@ -420,8 +441,8 @@ def run_one(kind: str, runs: int) -> None:
         f"   ≤ {BUDGET_RSS_MB:.0f} MB {mark}"
     )
     print(
-        "  (RSS is the whole process after each side; QSqlQueryModel runs second, so its figure"
-        " includes what Paydesk's side left)"
+        "  (RSS is the whole process after each side's first round; QSqlQueryModel runs second,"
+        " so its figure includes what Paydesk's side left)"
     )
     if failures:
         print(f"  over budget: {', '.join(failures)}")
@@ -430,19 +451,22 @@ def run_one(kind: str, runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("sqlite", "postgres"))
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3, help="runs per side in each round")
+    parser.add_argument("--rounds", type=int, default=3, help="times the two sides take turns")
     parser.add_argument("--child", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_one(args.child, args.runs)
+        run_one(args.child, args.runs, args.rounds)
         return
     for kind in ("sqlite", "postgres"):
         if args.only and kind != args.only:
             continue
         # A process per database, so one's memory and caches do not count for the other.
         subprocess.run(
-            [sys.executable, __file__, "--child", kind, "--runs", str(args.runs)], check=True
-        )
+            [sys.executable, __file__, "--child", kind, "--runs", str(args.runs), "--rounds",
+             str(args.rounds)],
+            check=True,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":
