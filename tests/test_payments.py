@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from core import payments
 from core.errors import InputError
@@ -215,6 +215,30 @@ def test_a_cursor_between_two_payments_of_the_same_time_splits_them_by_id(db, wr
 def test_a_filter_payments_cannot_have_is_refused_with_a_sentence(db, f, message):
     with db.read() as session, pytest.raises(InputError, match=message.replace("(", r"\(")):
         payments.page(session, f)
+
+
+def test_a_driver_read_leaves_no_transaction_open_and_the_pool_as_it_was(db, written):
+    with db.driver() as conn:
+        payments.page(conn, PaymentFilter(), limit=3)
+        if db.engine.dialect.name == "postgresql":
+            import psycopg
+
+            # Autocommit: no BEGIN before the read, no ROLLBACK after it.
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        else:
+            assert not conn.in_transaction
+    # Connections lent for sessions still open transactions and roll them back.
+    with pytest.raises(RuntimeError), db.write() as session:
+        session.execute(text("UPDATE payments SET refunded_amount = 1"))
+        raise RuntimeError("changed my mind")
+    with db.driver() as conn:
+        assert all(r.refunded_amount == 0 for r in payments.page(conn, PaymentFilter()))
+    if db.engine.dialect.name == "postgresql":
+        pooled = db.engine.raw_connection()
+        try:
+            assert pooled.driver_connection.autocommit is False
+        finally:
+            pooled.close()
 
 
 def test_a_failing_driver_read_is_the_same_database_error_as_any_other(db, written):
