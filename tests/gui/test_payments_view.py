@@ -202,6 +202,17 @@ def test_a_slow_first_query_shows_the_loading_page_meanwhile(
     assert view.pages.currentWidget() is view.table and view.model.rowCount() == FIRST_ROWS
 
 
+def test_a_window_taller_than_the_first_rows_shows_the_next_page_by_itself(
+    qtbot, view_services, seeded_payments
+):
+    view = PaymentsView(view_services)
+    qtbot.addWidget(view)
+    view.resize(1280, 60 * FIRST_ROWS)  # room for more rows than the first read brings
+    view.show()
+    qtbot.waitUntil(lambda: view.model.rowCount() == FIRST_ROWS + PAGE_SIZE, timeout=10_000)
+    assert shown_ids(view) == seeded_payments.ids[: FIRST_ROWS + PAGE_SIZE]
+
+
 def test_pages_ahead_are_read_after_the_first_so_a_scroll_shows_them_at_once(
     qtbot, view_services, seeded_payments
 ):
