@@ -1145,9 +1145,7 @@ def get_many(session: Session, refund_ids: Sequence[str]) -> list[RefundView]:
         found.extend(
             RefundView.of(r)
             for r in session.scalars(
-                select(Refund)
-                .where(Refund.id.in_(chunk))
-                .execution_options(populate_existing=True)
+                select(Refund).where(Refund.id.in_(chunk)).execution_options(populate_existing=True)
             )
         )
     return found

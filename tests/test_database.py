@@ -25,7 +25,10 @@ def test_every_table_exists_after_upgrade_on_both_databases(db):
     tables = set(inspect(db.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            == head_revision()
+        )
 
 
 def test_upgrade_twice_changes_nothing_the_second_time(db):
@@ -65,7 +68,9 @@ def test_a_newer_schema_is_refused_with_a_sentence(db):
     with pytest.raises(SchemaTooNew, match="newer Paydesk"):
         upgrade(db)
     with db.engine.connect() as conn:  # nothing was touched
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999_future"
+        assert (
+            conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999_future"
+        )
 
 
 def test_two_copies_migrating_one_postgres_at_once_both_succeed_once(pg_schema_url):
@@ -123,7 +128,12 @@ def test_a_path_that_is_a_folder_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "url",
-    ["mysql://root@localhost/x", "postgresql://u@h:notaport/db", "postgresql://u@host", "http://example"],
+    [
+        "mysql://root@localhost/x",
+        "postgresql://u@h:notaport/db",
+        "postgresql://u@host",
+        "http://example",
+    ],
 )
 def test_malformed_or_foreign_urls_are_refused(url):
     with pytest.raises(InputError):
@@ -173,7 +183,9 @@ def refusing_postgres():
             with conn:
                 length = struct.unpack("!I", conn.recv(4))[0]
                 conn.recv(length - 4)
-                fields = b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"alice\"\0\0"
+                fields = (
+                    b'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "alice"\0\0'
+                )
                 conn.sendall(b"E" + struct.pack("!I", len(fields) + 4) + fields)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -199,7 +211,9 @@ def test_a_password_missing_from_the_url_comes_from_the_keyring(isolated_environ
     passwords._memory.clear()  # only the keyring holds it now
     filled = dburl.with_password(target)
     assert filled.url.password == "from-keyring"
-    assert isolated_environment.store[("Paydesk", "alice@db.internal:5433/paydesk")] == "from-keyring"
+    assert (
+        isolated_environment.store[("Paydesk", "alice@db.internal:5433/paydesk")] == "from-keyring"
+    )
 
 
 def test_without_a_keyring_backend_passwords_stay_in_memory_only():

@@ -381,9 +381,7 @@ def test_a_sqlite_load_alone_on_the_file_writes_its_pages_once(tmp_path, clock):
     database.dispose()
 
 
-def test_a_sqlite_load_beside_a_reader_stays_in_wal_and_the_reader_keeps_reading(
-    tmp_path, clock
-):
+def test_a_sqlite_load_beside_a_reader_stays_in_wal_and_the_reader_keeps_reading(tmp_path, clock):
     database, path = sqlite_database(tmp_path)
     reader = open_database(f"sqlite:///{path}")
     seen: list[int] = []

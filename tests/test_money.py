@@ -8,7 +8,13 @@ from core.money import format_money, parse_amount, to_decimal
 
 @pytest.mark.parametrize(
     ("text", "currency", "minor"),
-    [("12.50", "INR", 1250), ("1,250", "INR", 125000), ("1200", "JPY", 1200), ("1.250", "KWD", 1250), ("₹3", "INR", 300)],
+    [
+        ("12.50", "INR", 1250),
+        ("1,250", "INR", 125000),
+        ("1200", "JPY", 1200),
+        ("1.250", "KWD", 1250),
+        ("₹3", "INR", 300),
+    ],
 )
 def test_amounts_parse_to_minor_units_of_their_currency(text, currency, minor):
     assert parse_amount(text, currency) == minor
