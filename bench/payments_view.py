@@ -390,19 +390,16 @@ def picks_for(url: str) -> dict[str, list[str]]:
 def take_turns(app: Any, kind: str, url: str, picks: dict, runs: int, rounds: int) -> tuple:
     """Both sides, ``rounds`` times in turn; the times of every round together, and the RSS
     after each side's first round (later rounds would count what the other side left)."""
-    paydesk: dict | None = None
-    qsql: dict | None = None
-    for _ in range(rounds):
-        p = measure_paydesk(app, url, picks, runs)
-        q = measure_qsql(app, kind, picks, runs)
-        for total, more in ((paydesk, p), (qsql, q)):
-            if total is not None:
-                for key, values in more["times"].items():
-                    total["times"][key].extend(values)
-                total["built"].extend(more["built"])
-        paydesk = paydesk or p
-        qsql = qsql or q
-    assert paydesk is not None and qsql is not None
+    paydesk = measure_paydesk(app, url, picks, runs)
+    qsql = measure_qsql(app, kind, picks, runs)
+    for _ in range(rounds - 1):
+        for total, more in (
+            (paydesk, measure_paydesk(app, url, picks, runs)),
+            (qsql, measure_qsql(app, kind, picks, runs)),
+        ):
+            for key, values in more["times"].items():
+                total["times"][key].extend(values)
+            total["built"].extend(more["built"])
     return paydesk, qsql
 
 

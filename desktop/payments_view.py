@@ -135,6 +135,21 @@ class _ExportRow(QWidget):
             lay.addWidget(w)
 
 
+class _Banner(QFrame):
+    """The sentence a failed or refused query leaves above the table, with Retry."""
+
+    def __init__(self, parent: QWidget, retry: Any) -> None:
+        super().__init__(parent, objectName="Banner")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 6, 6)
+        self.text = QLabel("", self)
+        self.text.setWordWrap(True)
+        button = QPushButton("Retry", self)
+        button.clicked.connect(retry)
+        lay.addWidget(self.text, 1)
+        lay.addWidget(button)
+
+
 class OptionalDateEdit(QDateEdit):
     """A date edit whose lowest value reads "Any"; its calendar opens on today."""
 
@@ -355,7 +370,7 @@ class PaymentsView(QWidget):
         filters.addWidget(self.clear_button)
         bar_lay.addLayout(filters)
         self._bar = bar
-        self._banner: QFrame | None = None
+        self._banner: _Banner | None = None
         root.addWidget(bar)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -512,29 +527,18 @@ class PaymentsView(QWidget):
         return self._loading_page
 
     @property
-    def banner(self) -> QFrame:
-        """The sentence a failed or refused query leaves above the table, with Retry."""
+    def banner(self) -> _Banner:
         if self._banner is None:
-            banner = QFrame(self._bar, objectName="Banner")
-            banner_lay = QHBoxLayout(banner)
-            banner_lay.setContentsMargins(10, 6, 6, 6)
-            self._banner_text = QLabel("", banner)
-            self._banner_text.setWordWrap(True)
-            retry = QPushButton("Retry", banner)
-            retry.clicked.connect(self.refresh)
-            banner_lay.addWidget(self._banner_text, 1)
-            banner_lay.addWidget(retry)
-            banner.hide()
+            self._banner = _Banner(self._bar, self.refresh)
+            self._banner.hide()
             bar_layout = self._bar.layout()
             assert bar_layout is not None
-            bar_layout.addWidget(banner)
-            self._banner = banner
+            bar_layout.addWidget(self._banner)
         return self._banner
 
     @property
     def banner_text(self) -> QLabel:
-        self.banner  # noqa: B018 - builds it
-        return self._banner_text
+        return self.banner.text
 
     def _hide_banner(self) -> None:
         if self._banner is not None:
