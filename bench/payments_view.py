@@ -15,8 +15,9 @@ for both, as medians of the ``--runs`` runs of every round:
 - next page on scroll (scroll to the bottom until the new rows are painted),
 - process RSS after each side's first round (the Paydesk side runs first),
 
-each from a view at rest: before a figure is taken, the pages the previous action reads ahead
-(Paydesk reads them after its paint) are in, as they are by the time a person acts again.
+each from a view at rest, on both sides alike: before a figure is taken, the pages the previous
+action reads ahead (Paydesk reads them after its paint) are in, as they are by the time a person
+acts again, a view closed before is deleted, and the garbage collector has run.
 
 with the ratio Paydesk / QSqlQueryModel and the budgets (DESIGN.md §7): first rows ≤ 40 ms,
 search ≤ 10 ms, status filter ≤ 40 ms, next page ≤ 10 ms, RSS ≤ 200 MB, and on SQLite no slower
@@ -149,8 +150,13 @@ class Painted:
 
 
 def settle(app: Any) -> None:
+    from PySide6.QtCore import QEvent
+
     for _ in range(5):
         app.processEvents()
+    # A view closed with deleteLater() is deleted now, not inside the next figure's wait
+    # (processEvents() leaves deferred deletes of its own loop level for later).
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     gc.collect()
 
 
@@ -316,6 +322,7 @@ def measure_qsql(app: Any, kind: str, picks: dict[str, list[str]], runs: int) ->
         return view, model, (done - start) * 1000
 
     def run_query(model: QSqlQueryModel, text: str) -> float:
+        settle(app)  # at rest, as the Paydesk side is before each figure
         painted.arm(lambda: True)  # setQuery is synchronous: the next paint shows its rows
         start = time.perf_counter()
         model.setQuery(text, db)
@@ -342,6 +349,7 @@ def measure_qsql(app: Any, kind: str, picks: dict[str, list[str]], runs: int) ->
     run_query(model, sql())
     shown = 0
     for _ in range(runs):
+        settle(app)
         before = model.rowCount()
         if model.canFetchMore():
             painted.arm(lambda b=before: model.rowCount() > b)
