@@ -149,9 +149,17 @@ class PaymentsModel(QAbstractTableModel):
         """Replace everything with the start of a new query: its first ``PAGE_SIZE`` rows are
         shown and the rest are kept read ahead. ``more``: the query may have rows after these.
         ``texts``: the display strings of the first rows, formatted with the model's merchant
-        names (``format_row``), if the reader made them already."""
-        self.beginResetModel()
-        self._rows = list(rows[:PAGE_SIZE])
+        names (``format_row``), if the reader made them already.
+
+        As many rows as before (one search result after another) take the old rows' places
+        and are announced as changed data, not as a new model: the view then repaints those
+        rows only and keeps its row layout, where a reset would lay out and repaint it all.
+        The view clears its selection for the new query either way."""
+        shown = list(rows[:PAGE_SIZE])
+        in_place = 0 < len(shown) == len(self._rows)
+        if not in_place:
+            self.beginResetModel()
+        self._rows = shown
         self._ahead = list(rows[PAGE_SIZE:])
         made = list(texts[: len(self._rows)])
         self._texts = [*made, *([None] * (len(self._rows) - len(made)))]
@@ -159,7 +167,11 @@ class PaymentsModel(QAbstractTableModel):
         self._sort = sort
         self._more = more
         self._pending = self._wanted = self._stale = False
-        self.endResetModel()
+        if in_place:
+            last = self.index(len(shown) - 1, len(COLUMNS) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+        else:
+            self.endResetModel()
         self.rowsLoaded.emit(len(self._rows))
 
     def append(self, rows: list[PaymentRow], *, more: bool) -> None:

@@ -715,6 +715,9 @@ class PaymentsView(QWidget):
         self._query_filter = result.filter
         self._shown += 1
         more = len(result.rows) == FIRST_ROWS
+        # Nothing of the last query stays selected or current (a reset of the model would do
+        # this by itself; rows replaced in place keep their indexes).
+        self.table.selectionModel().clear()
         self.model.reset(result.rows, sort=result.filter.sort, more=more, texts=result.texts)
         if more:
             self._read_ahead_after_paint()

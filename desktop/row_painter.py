@@ -13,6 +13,13 @@ What a cell looks like is the same as the default delegate's under Paydesk's sty
 alternating rows, the selection colour over a selected row, text elided on the right inside
 the item padding, a column's font and alignment, and a status drawn as a badge.
 
+Below the last row the viewport shows only its background. The view remembers from which
+line down its window's backing store already holds just that (``_blank_from``) and does not
+paint it again: a search that shows one row after another such search then paints that row
+and not the whole empty viewport. What it remembers holds only for the same surface, size,
+position and background, and is forgotten when the viewport scrolls, is hidden or changes;
+painting anywhere else than the backing store (``grab()``, ``render()``) paints everything.
+
 The columns are fixed, so the horizontal header shows a copy of the model's column titles
 (taken by ``setModel``) instead of the model itself: a model reset (every new query) then
 leaves the header alone, where it would otherwise rebuild its sections, ask the model for
@@ -23,16 +30,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractItemModel, QEvent, QPointF, QRect, Qt, Signal
+import shiboken6
+from PySide6.QtCore import QAbstractItemModel, QEvent, QPoint, QPointF, QRect, Qt, Signal
 from PySide6.QtGui import (
+    QBrush,
+    QColor,
     QFont,
     QFontMetricsF,
+    QHideEvent,
     QPainter,
     QPaintEvent,
     QPalette,
     QResizeEvent,
+    QShowEvent,
     QStandardItem,
     QStandardItemModel,
 )
@@ -97,6 +109,18 @@ class RowPaintedTable(QTableView):
         self._elided: dict[tuple[int, str, int], tuple[str, float]] = {}
         self._right_aligned = [bool(look.alignment & Qt.AlignmentFlag.AlignRight) for look in looks]
         self._fonts: list[_ColumnFont] = []
+        # The viewport's lines from ``_blank_from`` down hold only background in the backing
+        # store, as long as ``_blank_key`` (the surface and what it looks like) is unchanged.
+        self._blank_from: int | None = None
+        self._blank_key: tuple[Any, ...] | None = None
+        # The columns an area of the viewport shows, for the last area and header state.
+        self._columns_key: tuple[Any, ...] | None = None
+        self._columns: list[tuple[int, int, int, bool, _ColumnFont, float, bool]] = []
+        hh = self.horizontalHeader()
+        for changed in (hh.sectionResized, hh.sectionMoved, hh.sectionCountChanged):
+            changed.connect(self._forget_columns)
+        self._colour_key: tuple[int, QPalette.ColorGroup] | None = None
+        self._colour_set: tuple[QColor, QColor, QColor, QColor, QColor]
 
     def setModel(self, model: QAbstractItemModel | None) -> None:
         old = self.horizontalHeader().model()  # the copy of the titles made before, if any
@@ -119,12 +143,31 @@ class RowPaintedTable(QTableView):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
             self._forget_measures()  # text measures differently now
+        self._blank_from = None
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._blank_from = None
         self.resized.emit()
 
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        # Scrolling moves the pixels already painted; what lay below the rows moves too.
+        self._blank_from = None
+        super().scrollContentsBy(dx, dy)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self._blank_from = None  # another widget (a stacked page) may have painted here
+        super().showEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._blank_from = None
+        super().hideEvent(event)
+
+    def _forget_columns(self, *_: object) -> None:
+        self._columns_key = None
+
     def _forget_measures(self) -> None:
+        self._columns_key = None
         self._advances = [{} for _ in self._looks]
         self._elided = {}
         self._fonts = []
@@ -146,20 +189,58 @@ class RowPaintedTable(QTableView):
         painter = QPainter(viewport)
         # The viewport is opaque (its parents are not painted beneath it on every update), so
         # every pixel of the area is painted here: rows, then the view's background where the
-        # rows and columns end.
+        # rows and columns end, except lines the backing store already holds as background.
         right, bottom = self._paint_rows(painter, area)
         background = viewport.palette().brush(viewport.backgroundRole())
+        key = self._surface_key(painter, background)
+        blank_from = self._blank_from if key is not None and key == self._blank_key else None
         if bottom <= area.bottom():
-            painter.fillRect(
-                area.left(), bottom, area.width(), area.bottom() + 1 - bottom, background
-            )
+            end = area.bottom() + 1
+            if blank_from is not None:
+                end = min(end, max(blank_from, bottom))
+            if end > bottom:
+                painter.fillRect(area.left(), bottom, area.width(), end - bottom, background)
         if right <= area.right() and bottom > area.top():
             painter.fillRect(
                 right, area.top(), area.right() + 1 - right, bottom - area.top(), background
             )
         painter.end()
+        if key is None:
+            pass  # not the backing store: what it holds is unchanged
+        elif event.region().rectCount() == 1 and area == viewport.rect():
+            self._blank_from, self._blank_key = bottom, key  # all of it painted just now
+        elif blank_from is not None and bottom > blank_from:
+            self._blank_from = None  # rows painted over lines that were blank
         if bottom > area.top():
             self.painted.emit()
+
+    def _surface_key(self, painter: QPainter, background: QBrush) -> tuple[Any, ...] | None:
+        """What the viewport's pixels in the backing store depend on besides the rows, or None
+        when ``painter`` paints elsewhere (a grab or render into a pixmap)."""
+        window = self.window()
+        store = window.backingStore()
+        engine = painter.paintEngine()
+        target = engine.paintDevice() if engine is not None else None
+        if store is None or target is None:
+            return None
+        device = store.paintDevice()
+        if shiboken6.getCppPointer(target) != shiboken6.getCppPointer(device):
+            return None
+        viewport = self.viewport()
+        at = viewport.mapTo(window, QPoint(0, 0))
+        size = store.size()
+        return (
+            shiboken6.getCppPointer(device),
+            size.width(),
+            size.height(),
+            at.x(),
+            at.y(),
+            viewport.width(),
+            viewport.height(),
+            viewport.devicePixelRatioF(),
+            background.color().rgba(),
+            int(background.style().value),
+        )
 
     def _paint_rows(self, painter: QPainter, area: QRect) -> tuple[int, int]:
         """Paint the rows that ``area`` holds; returns where the columns end on the right and
@@ -181,18 +262,7 @@ class RowPaintedTable(QTableView):
         columns_end = hh.length() - hh.offset()
         columns = self._visible_columns(hh, area, height)
 
-        palette = self.palette()
-        if not self.isEnabled():
-            group = QPalette.ColorGroup.Disabled
-        elif self.isActiveWindow():
-            group = QPalette.ColorGroup.Active
-        else:
-            group = QPalette.ColorGroup.Inactive
-        base = palette.color(group, QPalette.ColorRole.Base)
-        alternate = palette.color(group, QPalette.ColorRole.AlternateBase)
-        highlight = palette.color(group, QPalette.ColorRole.Highlight)
-        text_colour = palette.color(group, QPalette.ColorRole.Text)
-        selected_text = palette.color(group, QPalette.ColorRole.HighlightedText)
+        base, alternate, highlight, text_colour, selected_text = self._colours()
         alternating = self.alternatingRowColors()
         selection = self.selectionModel()
         selected_rows = (
@@ -202,9 +272,10 @@ class RowPaintedTable(QTableView):
         advances = self._advances
         elided = self._elided
         view_font = self.font()
+        ratio = self.devicePixelRatioF()
+        badge_look = BadgeCache.look(view_font, ratio) if any(c[6] for c in columns) else None
         left = area.left()
         span = max(0, min(area.right() + 1, columns_end) - left)
-        ratio = self.devicePixelRatioF()
 
         y = top
         for row in range(first, last + 1):
@@ -225,7 +296,7 @@ class RowPaintedTable(QTableView):
                 if badge:
                     status = source.badge_status(row)
                     if status is not None:
-                        pixmap = self._badges.badge(status, text, view_font, ratio)
+                        pixmap = self._badges.badge(status, text, view_font, ratio, badge_look)
                         size = pixmap.deviceIndependentSize()
                         painter.drawPixmap(x + 6, y + (height - round(size.height())) // 2, pixmap)
                         continue
@@ -258,14 +329,38 @@ class RowPaintedTable(QTableView):
             y += height
         return min(columns_end, area.right() + 1), y
 
+    def _colours(self) -> tuple[QColor, QColor, QColor, QColor, QColor]:
+        """Row background, alternate background, selection, text and selected text, in the
+        colour group the view is drawn in now."""
+        palette = self.palette()
+        if not self.isEnabled():
+            group = QPalette.ColorGroup.Disabled
+        elif self.isActiveWindow():
+            group = QPalette.ColorGroup.Active
+        else:
+            group = QPalette.ColorGroup.Inactive
+        key = (palette.cacheKey(), group)
+        if self._colour_key != key:
+            role = QPalette.ColorRole
+            self._colour_set = tuple(  # type: ignore[assignment]
+                palette.color(group, r)
+                for r in (role.Base, role.AlternateBase, role.Highlight, role.Text,
+                          role.HighlightedText)
+            )  # fmt: skip
+            self._colour_key = key
+        return self._colour_set
+
     def _visible_columns(
         self, hh: QHeaderView, area: QRect, row_height: int
     ) -> list[tuple[int, int, int, bool, _ColumnFont, float, bool]]:
         """The columns in ``area``: index, where it starts, its width, whether its text is
         right-aligned on screen (after the reading direction), its font, its text's baseline in
         a row and whether it is a badge."""
-        fonts = self._column_fonts()
         mirrored = self.layoutDirection() == Qt.LayoutDirection.RightToLeft
+        key = (hh.offset(), area.left(), area.right(), row_height, mirrored)
+        if key == self._columns_key:
+            return self._columns
+        fonts = self._column_fonts()
         found = []
         for col, look in enumerate(self._looks):
             if hh.isSectionHidden(col):
@@ -277,4 +372,5 @@ class RowPaintedTable(QTableView):
             cf = fonts[col]
             right = self._right_aligned[col] != mirrored
             found.append((col, x, width, right, cf, cf.baseline(row_height), look.badge))
+        self._columns_key, self._columns = key, found
         return found

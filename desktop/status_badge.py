@@ -28,8 +28,21 @@ class BadgeCache:
     def __init__(self) -> None:
         self._badges: dict[tuple[str, str, bool, str, float], QPixmap] = {}
 
-    def badge(self, status: str, text: str, base: QFont, ratio: float) -> QPixmap:
-        key = (status, text, theme.is_dark(), base.key(), ratio)
+    @staticmethod
+    def look(base: QFont, ratio: float) -> tuple[bool, str, float]:
+        """What every badge drawn for ``base`` and ``ratio`` shares: worked out once per
+        paint by a caller that draws many (``QFont.key()`` builds a string each time)."""
+        return theme.is_dark(), base.key(), ratio
+
+    def badge(
+        self,
+        status: str,
+        text: str,
+        base: QFont,
+        ratio: float,
+        look: tuple[bool, str, float] | None = None,
+    ) -> QPixmap:
+        key = (status, text, *(look or self.look(base, ratio)))
         badge = self._badges.get(key)
         if badge is not None:
             return badge

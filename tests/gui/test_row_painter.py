@@ -261,3 +261,51 @@ def test_a_new_query_leaves_the_header_as_it_was(qtbot, view_services, seeded_pa
         header.viewport().removeEventFilter(counter)
     assert asked == []  # it paints its own copy of the titles, not the model's
     assert [header.sectionSize(c) for c in range(header.count())] == widths
+
+
+def search(qtbot, view: PaymentsView, text: str) -> None:
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.search.setText(text)
+        view.apply_filters()
+
+
+def test_lines_left_blank_below_one_row_stay_right_through_later_queries(
+    qtbot, styled, view_services, seeded_payments
+):
+    # A query of one row after another does not paint the empty lines below the row again:
+    # whatever came between (more rows, another page, a scroll, a taller window), what the
+    # window shows must still be what Qt's own painting shows.
+    view = open_view(qtbot, view_services)
+    ref = reference_for(qtbot, view)
+    order = seeded_payments.order_id
+    ids = seeded_payments.ids
+    steps = [
+        lambda: search(qtbot, view, order(ids[3])),
+        lambda: search(qtbot, view, order(ids[4])),
+        lambda: search(qtbot, view, ""),  # every row again, over the blank lines
+        lambda: search(qtbot, view, order(ids[5])),
+        lambda: search(qtbot, view, "no-such-order-anywhere"),  # the no-match page
+        lambda: search(qtbot, view, order(ids[6])),
+        lambda: view.resize(1280, 700),
+        lambda: search(qtbot, view, order(ids[7])),
+    ]
+    for step in steps:
+        step()
+        if view.pages.currentWidget() is view.table:
+            assert_same_picture(view, ref)
+    assert view.model.rowCount() == 1
+
+
+def test_a_grab_paints_every_line_below_the_rows(qtbot, styled, view_services, seeded_payments):
+    view = open_view(qtbot, view_services)
+    search(qtbot, view, seeded_payments.order_id(seeded_payments.ids[3]))
+    search(qtbot, view, seeded_payments.order_id(seeded_payments.ids[4]))
+    QApplication.processEvents()
+    viewport = view.table.viewport()
+    grabbed = viewport.grab().toImage()
+    shown = picture(view.table)
+    assert grabbed.size() == shown.size()
+    assert differing_pixels(grabbed, shown) == 0
+    base = viewport.palette().color(viewport.backgroundRole()).rgb()
+    y = view.table.rowHeight(0) * 3
+    assert {grabbed.pixel(x, y) for x in range(0, grabbed.width(), 7)} == {base}
