@@ -31,9 +31,10 @@ from core import activity
 from core.activity import PAGE_SIZE, ActivityFilter, ActivityRow
 from core.errors import PaydeskError
 from desktop import list_page, theme
+from desktop.filter_buttons import OptionalDateEdit
 from desktop.keyset_model import ROW_ROLE as ROW_ROLE
 from desktop.keyset_model import KeysetTableModel
-from desktop.payments_view import OptionalDateEdit, person_message
+from desktop.payments_view import person_message
 from desktop.views import AppServices
 
 SEARCH_DEBOUNCE_MS = 200

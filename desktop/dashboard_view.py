@@ -530,46 +530,6 @@ def refunds_summary(board: Dashboard) -> tuple[str, str]:
     )
 
 
-# -- the Payments view until it can take a link itself --------------------------------------------
-
-
-def apply_payment_filter(view: Any, f: PaymentFilter) -> None:
-    """Set the Payments view's filter widgets as close to ``f`` as they go, then run ``f``
-    exactly (a currency or an hour has no widget there)."""
-    widgets = [
-        view.search,
-        view.status_combo,
-        view.method_combo,
-        view.merchant_combo,
-        view.date_from,
-        view.date_to,
-    ]
-    for w in widgets:
-        w.blockSignals(True)
-    try:
-        view.search.setText(f.search or "")
-        for combo, value in (
-            (view.status_combo, f.status),
-            (view.method_combo, f.method),
-            (view.merchant_combo, f.merchant_id),
-        ):
-            combo.setCurrentIndex(max(0, combo.findData(value)) if value else 0)
-        # The Payments view's dates are the person's local days, like the dashboard's.
-        if f.created_from is not None:
-            view.date_from.setDate(_qdate(f.created_from.astimezone().date()))
-        else:
-            view.date_from.clear_value()
-        if f.created_to is not None:
-            last = (f.created_to - timedelta(microseconds=1)).astimezone().date()
-            view.date_to.setDate(_qdate(last))
-        else:
-            view.date_to.clear_value()
-    finally:
-        for w in widgets:
-            w.blockSignals(False)
-    view.run_query(f)
-
-
 # -- the view ---------------------------------------------------------------------------------------
 
 
@@ -843,11 +803,4 @@ class DashboardView(QWidget):
         if target is None:
             self.message.emit(f"This Paydesk has no {VIEW_TITLES.get(key, key)} view yet.")
             return
-        if (
-            isinstance(link, PaymentFilter)
-            and target is not self
-            and not hasattr(target, "apply_link")
-            and hasattr(target, "run_query")
-        ):
-            apply_payment_filter(target, link)
         self.navigated.emit(key, link)

@@ -23,12 +23,10 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QEvent, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QDateEdit,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -49,6 +47,7 @@ from core import payments
 from core.errors import PaydeskError
 from core.payments import PaymentFilter, PaymentRow
 from desktop import theme
+from desktop.filter_buttons import ChoiceButton, DateRangeButton, OptionalDateEdit
 from desktop.payment_detail import DetailData, PaymentDetailPane, load_detail
 from desktop.payments_model import (
     COLUMN,
@@ -69,7 +68,6 @@ SEARCH_DEBOUNCE_MS = 150
 FIRST_PAINT_WAIT_MS = 100
 READ_AHEAD_FALLBACK_MS = 250
 DEMO_PAYMENTS = 20_000
-_ANY_DATE = QDate(2000, 1, 1)
 # A query's first read is a tall window's worth of rows rather than a whole page: it runs
 # while the UI thread builds or repaints the view, so each row it converts takes turns with
 # that work for the GIL. The pages after it are read once it is on screen, so they neither
@@ -148,45 +146,6 @@ class _Banner(QFrame):
         button.clicked.connect(retry)
         lay.addWidget(self.text, 1)
         lay.addWidget(button)
-
-
-class OptionalDateEdit(QDateEdit):
-    """A date edit whose lowest value reads "Any"; its calendar opens on today."""
-
-    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setCalendarPopup(True)
-        self.setMinimumDate(_ANY_DATE)
-        self.setSpecialValueText(placeholder)
-        self.setDisplayFormat("dd MMM yyyy")
-        self.setDate(_ANY_DATE)
-        self._watching = False
-
-    def _watch_calendar(self) -> None:
-        # The calendar is built when its popup first opens, not with the view.
-        if not self._watching:
-            self._watching = True
-            self.calendarWidget().installEventFilter(self)
-
-    def mousePressEvent(self, event: Any) -> None:
-        self._watch_calendar()
-        super().mousePressEvent(event)
-
-    def keyPressEvent(self, event: Any) -> None:
-        self._watch_calendar()
-        super().keyPressEvent(event)
-
-    def value(self) -> QDate | None:
-        return None if self.date() == _ANY_DATE else self.date()
-
-    def clear_value(self) -> None:
-        self.setDate(_ANY_DATE)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Show and self.value() is None:
-            today = QDate.currentDate()
-            self.calendarWidget().setCurrentPage(today.year(), today.month())
-        return False
 
 
 def _local_midnight(day: QDate) -> datetime:
@@ -333,33 +292,27 @@ class PaymentsView(QWidget):
         self.search.returnPressed.connect(self.apply_filters)
         filters.addWidget(self.search, 3)
 
-        self.status_combo = QComboBox(bar)
+        # Buttons with drop-down lists rather than combos, and the dates behind one button:
+        # what they open is built when first opened (see desktop.filter_buttons).
+        self.status_combo = ChoiceButton(bar)
         self.status_combo.addItem("All statuses", None)
         for key in payments.STATUSES:
             self.status_combo.addItem(STATUS_NAMES[key], key)
-        self.method_combo = QComboBox(bar)
+        self.method_combo = ChoiceButton(bar)
         self.method_combo.addItem("All methods", None)
         for key in payments.METHODS:
             self.method_combo.addItem(METHOD_NAMES[key], key)
-        self.merchant_combo = QComboBox(bar)
+        self.merchant_combo = ChoiceButton(bar, min_chars=14)
         self.merchant_combo.addItem("All merchants", None)
-        self.merchant_combo.setMinimumContentsLength(14)
-        self.merchant_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
         for combo in (self.status_combo, self.method_combo, self.merchant_combo):
             combo.currentIndexChanged.connect(self.apply_filters)
             filters.addWidget(combo, 1)
 
-        self.date_from = OptionalDateEdit("From: any", bar)
-        self.date_to = OptionalDateEdit("To: any", bar)
-        for edit, tip in (
-            (self.date_from, "Created on or after"),
-            (self.date_to, "Created on or before"),
-        ):
-            edit.setToolTip(tip)
-            edit.dateChanged.connect(self._dates_changed)
-            filters.addWidget(edit)
+        self.dates = DateRangeButton(
+            "Created", bar, tips=("Created on or after", "Created on or before")
+        )
+        self.dates.rangeChanged.connect(self._dates_changed)
+        filters.addWidget(self.dates)
         self._filters_row = filters
         self._currency_chip: QToolButton | None = None
         self._range_chip: QToolButton | None = None
@@ -563,6 +516,16 @@ class PaymentsView(QWidget):
         return self._range_chip
 
     @property
+    def date_from(self) -> OptionalDateEdit:
+        """The first day of the created-at range (in the range button's popup)."""
+        return self.dates.start_edit
+
+    @property
+    def date_to(self) -> OptionalDateEdit:
+        """The last day of the created-at range, inclusive."""
+        return self.dates.end_edit
+
+    @property
     def export_row(self) -> _ExportRow:
         if self._export_row is None:
             row = _ExportRow(self._bar)
@@ -633,9 +596,10 @@ class PaymentsView(QWidget):
     def current_filter(self) -> PaymentFilter:
         """What the filter widgets say now (not yet validated)."""
         created_from = created_to = None
-        if (d := self.date_from.value()) is not None:
+        first, last = self.dates.range()
+        if (d := first) is not None:
             created_from = _local_midnight(d)
-        if (d := self.date_to.value()) is not None:
+        if (d := last) is not None:
             # "To" is inclusive for a person; the query's bound is exclusive.
             created_to = _local_midnight(d) + timedelta(days=1)
         if self._link_range is not None:
@@ -781,14 +745,13 @@ class PaymentsView(QWidget):
 
     def clear_filters(self) -> None:
         widgets = (self.search, self.status_combo, self.method_combo, self.merchant_combo,
-                   self.date_from, self.date_to)  # fmt: skip
+                   self.dates)  # fmt: skip
         for w in widgets:
             w.blockSignals(True)
         self.search.clear()
         for combo in (self.status_combo, self.method_combo, self.merchant_combo):
             combo.setCurrentIndex(0)
-        self.date_from.clear_value()
-        self.date_to.clear_value()
+        self.dates.clear_range()
         for w in widgets:
             w.blockSignals(False)
         self._set_link_extras(None, None)
@@ -802,7 +765,7 @@ class PaymentsView(QWidget):
         if not isinstance(link, PaymentFilter):
             return
         widgets = (self.search, self.status_combo, self.method_combo, self.merchant_combo,
-                   self.date_from, self.date_to)  # fmt: skip
+                   self.dates)  # fmt: skip
         for w in widgets:
             w.blockSignals(True)
         try:
@@ -822,15 +785,13 @@ class PaymentsView(QWidget):
             whole_days = all(
                 b is None or _is_local_midnight(b) for b in (link.created_from, link.created_to)
             )
+            first = last = None
             if link.created_from is not None and whole_days:
-                self.date_from.setDate(_qdate(link.created_from))
-            else:
-                self.date_from.clear_value()
+                first = _qdate(link.created_from)
             if link.created_to is not None and whole_days:
                 # The widget's "to" day is inclusive; the filter's bound is exclusive.
-                self.date_to.setDate(_qdate(link.created_to - timedelta(days=1)))
-            else:
-                self.date_to.clear_value()
+                last = _qdate(link.created_to - timedelta(days=1))
+            self.dates.set_range(first, last)
         finally:
             for w in widgets:
                 w.blockSignals(False)
