@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QDate, QEvent, QObject, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QDate, QEvent, QObject, QPoint, QRect, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QDateEdit,
@@ -321,6 +321,7 @@ class DateRangeButton(QPushButton):
     def clear_range(self) -> None:
         self.set_range(None, None)
 
+    @Slot()
     def open_popup(self) -> None:
         popup = self.popup
         popup.adjustSize()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QFont
 
 from core.money import format_money
@@ -228,6 +228,7 @@ class PaymentsModel(QAbstractTableModel):
         after its next paint); without one the model reads ahead at once."""
         self._schedule_read_ahead = schedule or self._read_ahead
 
+    @Slot()
     def read_ahead(self) -> None:
         """Ask for the pages after the rows on hand (up to ``READ_AHEAD``) if there may be
         any and none are being read."""

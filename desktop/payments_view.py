@@ -23,7 +23,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -285,10 +285,9 @@ class PaymentsView(QWidget):
         filters.setSpacing(8)
         self.search = QLineEdit(bar)
         self.search.setPlaceholderText("Payment id, order id, or customer email / VPA")
-        self.search.setClearButtonEnabled(True)
         self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.search.setMinimumWidth(280)
-        self.search.textChanged.connect(lambda _t: self._debounce.start())
+        self.search.textChanged.connect(self._search_edited)
         self.search.returnPressed.connect(self.apply_filters)
         filters.addWidget(self.search, 3)
 
@@ -417,6 +416,7 @@ class PaymentsView(QWidget):
         self.model.rowsInserted.connect(table.doItemsLayout)
         return table
 
+    @Slot()
     def _fit_customer_column(self) -> None:
         table = self.table if hasattr(self, "table") else None
         if table is None:
@@ -434,6 +434,7 @@ class PaymentsView(QWidget):
         if hh.sectionSize(col) != width:
             hh.resizeSection(col, width)
 
+    @Slot(int, int, int)
     def _column_resized(self, section: int, _old: int, _new: int) -> None:
         if section != COLUMN["customer"]:
             self._fit_customer_column()
@@ -616,11 +617,21 @@ class PaymentsView(QWidget):
             currency=self._link_currency,
         )
 
+    @Slot(str)
+    def _search_edited(self, text: str) -> None:
+        # The clear button (shown only while there is text) is added with the first text
+        # rather than with the view: it is a widget, an action and an icon of its own.
+        if text and not self.search.isClearButtonEnabled():
+            self.search.setClearButtonEnabled(True)
+        self._debounce.start()
+
+    @Slot()
     def apply_filters(self) -> None:
         """Run the query the filters describe (the search box calls this after a pause)."""
         self._debounce.stop()
         self.run_query(self.current_filter())
 
+    @Slot()
     def refresh(self) -> None:
         self._names = None  # merchants may have been added
         self.run_query(self.current_filter())
@@ -656,6 +667,7 @@ class PaymentsView(QWidget):
         # The fallback timer running is what says a read waits for the next paint.
         self._read_ahead_fallback.start()
 
+    @Slot()
     def _painted(self) -> None:
         if self._read_ahead_fallback.isActive():
             # The rows are painted; the zero timer fires once the rest of the window is too.
@@ -743,6 +755,7 @@ class PaymentsView(QWidget):
         combo.setCurrentIndex(max(0, found))
         combo.blockSignals(False)
 
+    @Slot()
     def clear_filters(self) -> None:
         widgets = (self.search, self.status_combo, self.method_combo, self.merchant_combo,
                    self.dates)  # fmt: skip
@@ -827,12 +840,14 @@ class PaymentsView(QWidget):
         self._set_link_extras(self._link_currency, None)
         self.apply_filters()
 
+    @Slot()
     def _dates_changed(self, *_: object) -> None:
         # A day chosen by the person replaces a linked hour range.
         if self._link_range is not None:
             self._set_link_extras(self._link_currency, None)
         self.apply_filters()
 
+    @Slot(int)
     def _header_clicked(self, section: int) -> None:
         header = self.table.horizontalHeader()
         key = SORTABLE.get(section)
@@ -855,6 +870,7 @@ class PaymentsView(QWidget):
         )
         self.apply_filters()
 
+    @Slot(int)
     def _update_counter(self, count: int) -> None:
         if count == 0:
             self.counter.setText("")
@@ -871,6 +887,7 @@ class PaymentsView(QWidget):
         index = self.table.currentIndex()
         return self.model.row_at(index.row()) if index.isValid() else None
 
+    @Slot(QModelIndex, QModelIndex)
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         row = self.model.row_at(current.row()) if current.isValid() else None
         self._update_actions()
@@ -910,6 +927,7 @@ class PaymentsView(QWidget):
         self.refund_button.setEnabled(can_refund(self.selected_row()))
 
     # -- refunds -------------------------------------------------------------------------------
+    @Slot()
     def refund_selected(self) -> None:
         """Open the Refund… dialog for the selected payment."""
         row = self.selected_row()
@@ -990,6 +1008,7 @@ class PaymentsView(QWidget):
         log.info("Refreshing changed payments failed: %s", person_message(exc))
 
     # -- context menu and clipboard ------------------------------------------------------------
+    @Slot(QPoint)
     def _context_menu(self, pos: QPoint) -> None:
         index = self.table.indexAt(pos)
         if index.isValid():
@@ -1025,6 +1044,7 @@ class PaymentsView(QWidget):
             self.message.emit(f"Copied {row.id}")
 
     # -- export ------------------------------------------------------------------------------
+    @Slot()
     def export_csv(self) -> None:
         if self._export_cancel is not None:
             return

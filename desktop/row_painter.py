@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import shiboken6
-from PySide6.QtCore import QAbstractItemModel, QEvent, QPoint, QPointF, QRect, Qt, Signal
+from PySide6.QtCore import QAbstractItemModel, QEvent, QPoint, QPointF, QRect, Qt, Signal, Slot
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -54,8 +54,13 @@ from desktop.status_badge import BadgeCache
 
 # The style sheet's ``QTableView::item { padding: 0 8px }`` plus the style's text margin.
 TEXT_INSET = 11
-# Text widths remembered per column before the memo is started afresh.
+# Text widths (and elided forms) remembered per font before its memo is started afresh.
 _MEMO_LIMIT = 20_000
+# Those memos, per font (its key), shared by every table: a view opened again, or another
+# table in the same font, measures only texts not seen before.
+_MEASURES: dict[str, tuple[dict[str, float], dict[tuple[str, int], tuple[str, float]]]] = {}
+# Badges are drawn once for every table.
+_BADGES = BadgeCache()
 
 
 class RowSource(Protocol):
@@ -74,6 +79,8 @@ class _ColumnFont:
         self.metrics = metrics
         self._line = metrics.ascent() + metrics.descent()
         self._ascent = metrics.ascent()
+        # Advance of each text drawn in this font, and elided forms per (text, width).
+        self.advances, self.elided = _MEASURES.setdefault(font.key(), ({}, {}))
 
     def baseline(self, row_height: int) -> float:
         # Where Qt's text layout puts one line centred in a cell: its height is ascent plus
@@ -102,12 +109,9 @@ class RowPaintedTable(QTableView):
         super().__init__(parent)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self._looks = list(looks)
-        self._badges = BadgeCache()
-        # Advance of each text per column (fonts differ by column), so a paint measures only
-        # texts it has not seen; and elided forms per (column, text, width).
-        self._advances: list[dict[str, float]] = [{} for _ in self._looks]
-        self._elided: dict[tuple[int, str, int], tuple[str, float]] = {}
+        self._badges = _BADGES
         self._right_aligned = [bool(look.alignment & Qt.AlignmentFlag.AlignRight) for look in looks]
+        # Each column's font and its measures (see ``_MEASURES``), made at the first paint.
         self._fonts: list[_ColumnFont] = []
         # The viewport's lines from ``_blank_from`` down hold only background in the backing
         # store, as long as ``_blank_key`` (the surface and what it looks like) is unchanged.
@@ -163,13 +167,12 @@ class RowPaintedTable(QTableView):
         self._blank_from = None
         super().hideEvent(event)
 
+    @Slot()
     def _forget_columns(self, *_: object) -> None:
         self._columns_key = None
 
     def _forget_measures(self) -> None:
         self._columns_key = None
-        self._advances = [{} for _ in self._looks]
-        self._elided = {}
         self._fonts = []
 
     def _column_fonts(self) -> list[_ColumnFont]:
@@ -269,8 +272,6 @@ class RowPaintedTable(QTableView):
             {i.row() for i in selection.selectedRows()} if selection is not None else set()
         )
 
-        advances = self._advances
-        elided = self._elided
         view_font = self.font()
         ratio = self.devicePixelRatioF()
         badge_look = BadgeCache.look(view_font, ratio) if any(c[6] for c in columns) else None
@@ -278,6 +279,7 @@ class RowPaintedTable(QTableView):
         span = max(0, min(area.right() + 1, columns_end) - left)
 
         y = top
+        current_font = None
         for row in range(first, last + 1):
             selected = row in selected_rows
             if selected:
@@ -288,7 +290,6 @@ class RowPaintedTable(QTableView):
                 painter.fillRect(left, y, span, height, base)
             painter.setPen(selected_text if selected else text_colour)
             texts = source.display_texts(row)
-            current_font = None
             for col, x, width, right_aligned, cf, baseline, badge in columns:
                 text = texts[col]
                 if not text:
@@ -304,14 +305,15 @@ class RowPaintedTable(QTableView):
                 if room <= 0:
                     continue
                 # The text and its advance as drawn: elided on the right when too long.
-                memo = advances[col]
+                memo = cf.advances
                 advance = memo.get(text)
                 if advance is None:
                     if len(memo) > _MEMO_LIMIT:
                         memo.clear()
                     advance = memo[text] = cf.metrics.horizontalAdvance(text)
                 if advance > room:
-                    key = (col, text, room)
+                    elided = cf.elided
+                    key = (text, room)
                     short = elided.get(key)
                     if short is None:
                         if len(elided) > _MEMO_LIMIT:

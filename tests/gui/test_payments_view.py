@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from PySide6.QtCore import QDate, Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFrame, QMenu, QProgressBar, QToolButton
 
 from core import payments
@@ -113,6 +113,24 @@ def test_typing_a_payment_id_and_enter_shows_that_payment(qtbot, view_services, 
     with qtbot.waitSignal(view.loaded, timeout=5000):
         qtbot.keyClick(view.search, Qt.Key.Key_Return)
     assert shown_ids(view) == [target]
+
+
+def test_the_search_boxs_clear_button_empties_it_and_shows_every_payment_again(
+    qtbot, view_services, seeded_payments: SeededPayments
+):
+    view = open_view(qtbot, view_services)
+    everything = shown_ids(view)
+    target = seeded_payments.ids[40]
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        qtbot.keyClicks(view.search, seeded_payments.order_id(target))
+    assert shown_ids(view) == [target]
+    clear = view.search.findChild(QAction, "_q_qlineeditclearaction")
+    button = next(b for b in view.search.findChildren(QToolButton) if b.defaultAction() is clear)
+    assert button.isVisible()
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert view.search.text() == ""
+    assert shown_ids(view) == everything
 
 
 def test_customer_prefix_matches_emails_and_vpas_newest_first(
