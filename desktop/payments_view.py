@@ -232,9 +232,13 @@ class PaymentsView(QWidget):
         self._debounce.setInterval(SEARCH_DEBOUNCE_MS)
         self._debounce.timeout.connect(self.apply_filters)
 
-        # The first page is read while the widgets are built (what the filter bar starts at).
-        self.run_query(PaymentFilter())
+        # The first page (what the filter bar starts at) is read once the event loop runs
+        # again, not while the widgets are built and shown: Python runs one thread at a time,
+        # so a read started now would take turns with the building and slow both. A query
+        # asked for before then (a link) takes its place.
+        self._first_query_due = True
         self._build()
+        QTimer.singleShot(0, self, self._first_query)
         # No frame of the loading page when the first rows are quick: painting the whole page
         # twice (empty, then with rows) would put a second full paint before the rows. A slow
         # first query still shows the loading page after FIRST_PAINT_WAIT_MS.
@@ -636,8 +640,14 @@ class PaymentsView(QWidget):
         self._names = None  # merchants may have been added
         self.run_query(self.current_filter())
 
+    @Slot()
+    def _first_query(self) -> None:
+        if self._first_query_due:
+            self.run_query(PaymentFilter())
+
     def run_query(self, f: PaymentFilter) -> None:
         """Replace the table with the first page of ``f``; older results are dropped."""
+        self._first_query_due = False
         try:
             f = f.validated()
         except PaydeskError as exc:

@@ -115,6 +115,24 @@ def test_typing_a_payment_id_and_enter_shows_that_payment(qtbot, view_services, 
     assert shown_ids(view) == [target]
 
 
+def test_a_link_given_as_the_view_is_made_is_what_it_shows(
+    qtbot, view_services, seeded_payments: SeededPayments
+):
+    # The view reads its first page once the event loop runs; a link that arrives before
+    # then (as when another view opens this one on a filter) is read instead, not after it.
+    view = PaymentsView(view_services)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.apply_link(PaymentFilter(status="failed"))
+        view.resize(1280, 760)
+        view.show()
+    qtbot.waitUntil(lambda: view.runner.in_flight == 0, timeout=5000)
+    qtbot.wait(50)  # anything still due would have been read by now
+    assert view.status_combo.currentData() == "failed"
+    statuses = {view.model.row_at(r).status for r in range(view.model.rowCount())}
+    assert statuses == {"failed"}
+
+
 def test_the_search_boxs_clear_button_empties_it_and_shows_every_payment_again(
     qtbot, view_services, seeded_payments: SeededPayments
 ):
