@@ -157,11 +157,14 @@ class ChoiceButton(QPushButton):
             Qt.Key.Key_Home: -len(self._items),
             Qt.Key.Key_End: len(self._items),
         }.get(Qt.Key(event.key()))
-        if step is None or event.modifiers() & Qt.KeyboardModifier.AltModifier:
-            self.menu_of_choices  # noqa: B018 - Space opens the list of a button with a menu
-            if event.key() == Qt.Key.Key_Down:  # Alt+Down opens it too, as on a combo
-                self.showMenu()
-                return
+        alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        if alt and event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+            self.menu_of_choices  # noqa: B018 - Alt+Down opens the list, as on a combo
+            self.showMenu()
+            return
+        if step is None or alt:
+            if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Select):
+                self.menu_of_choices  # noqa: B018 - a button with a menu opens it on Space
             super().keyPressEvent(event)
             return
         if self._items:

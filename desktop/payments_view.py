@@ -69,7 +69,7 @@ FIRST_PAINT_WAIT_MS = 100
 READ_AHEAD_FALLBACK_MS = 250
 DEMO_PAYMENTS = 20_000
 # A query's first read is a tall window's worth of rows rather than a whole page: it runs
-# while the UI thread builds or repaints the view, so each row it converts takes turns with
+# while the UI thread shows or repaints the view, so each row it converts takes turns with
 # that work for the GIL. The pages after it are read once it is on screen, so they neither
 # delay the first rows nor compete with their first paint; a scroll to the end of these rows
 # shows the next page.

@@ -180,3 +180,13 @@ def test_a_day_chosen_in_the_date_popup_narrows_the_payments(qtbot, view_service
     with qtbot.waitSignal(view.loaded, timeout=5000):
         QTest.mouseClick(view.clear_button, Qt.MouseButton.LeftButton)
     assert view.model.rowCount() > 0 and view.dates.text() == "Created: any"
+
+
+def test_space_opens_the_list_from_the_keyboard(qtbot, choice):
+    choice.setFocus()
+    QTest.keyClick(choice, Qt.Key.Key_Space)
+    menu = choice.menu()
+    assert menu is not None
+    qtbot.waitUntil(menu.isVisible, timeout=2000)
+    assert [a.text() for a in menu.actions()] == ["All statuses", "Success", "Failed"]
+    menu.close()
