@@ -31,7 +31,7 @@ from core import activity
 from core.activity import PAGE_SIZE, ActivityFilter, ActivityRow
 from core.errors import PaydeskError
 from desktop import list_page, theme
-from desktop.filter_buttons import OptionalDateEdit
+from desktop.filter_buttons import DateRangeButton, OptionalDateEdit
 from desktop.keyset_model import ROW_ROLE as ROW_ROLE
 from desktop.keyset_model import KeysetTableModel
 from desktop.payments_view import person_message
@@ -200,12 +200,10 @@ class ActivityView(QWidget):
         for combo in (self.actor_combo, self.action_combo, self.period_combo):
             combo.currentIndexChanged.connect(self.apply_filters)
             filters.addWidget(combo, 1)
-        self.date_from = OptionalDateEdit("From: any", self)
-        self.date_to = OptionalDateEdit("To: any", self)
-        for edit, tip in ((self.date_from, "On or after"), (self.date_to, "On or before")):
-            edit.setToolTip(tip)
-            edit.dateChanged.connect(self.apply_filters)
-            filters.addWidget(edit)
+        # The days behind one button, as in the Payments view (desktop.filter_buttons).
+        self.dates = DateRangeButton("Days", self)
+        self.dates.rangeChanged.connect(self.apply_filters)
+        filters.addWidget(self.dates)
         self.clear_button = list_page.clear_button(self, self.clear_filters)
         filters.addWidget(self.clear_button)
         bar_lay.addLayout(filters)
@@ -262,10 +260,11 @@ class ActivityView(QWidget):
         span = PERIODS[max(0, self.period_combo.currentIndex())][1]
         if span is not None:
             since = self.clock.now() - span
-        if (d := self.date_from.value()) is not None:
+        first, last = self.dates.range()
+        if (d := first) is not None:
             start = _local_midnight(d.toPython())
             since = start if since is None else max(since, start)
-        if (d := self.date_to.value()) is not None:
+        if (d := last) is not None:
             until = _local_midnight(d.toPython()) + timedelta(
                 days=1
             )  # "To" is inclusive for a person
@@ -373,16 +372,25 @@ class ActivityView(QWidget):
             supersede=False,
         )
 
+    @property
+    def date_from(self) -> OptionalDateEdit:
+        """The first day shown (in the range button's popup)."""
+        return self.dates.start_edit
+
+    @property
+    def date_to(self) -> OptionalDateEdit:
+        """The last day shown, inclusive."""
+        return self.dates.end_edit
+
     def clear_filters(self) -> None:
         widgets = (self.search, self.actor_combo, self.action_combo, self.period_combo,
-                   self.date_from, self.date_to)  # fmt: skip
+                   self.dates)  # fmt: skip
         for w in widgets:
             w.blockSignals(True)
         self.search.clear()
         for combo in (self.actor_combo, self.action_combo, self.period_combo):
             combo.setCurrentIndex(0)
-        self.date_from.clear_value()
-        self.date_to.clear_value()
+        self.dates.clear_range()
         for w in widgets:
             w.blockSignals(False)
         self.apply_filters()

@@ -27,11 +27,12 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QStyle,
-    QStyleOption,
     QStyleOptionButton,
     QStylePainter,
     QWidget,
 )
+
+from desktop import theme
 
 ANY_DATE = QDate(2000, 1, 1)  # a date edit at this value means "no bound"
 
@@ -391,10 +392,8 @@ def _paint_choice(button: QPushButton) -> None:
     painter.setPen(option.palette.color(QPalette.ColorRole.ButtonText))
     elided = button.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room.width())
     painter.drawText(room, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, elided)
-    arrow = QStyleOption()
-    arrow.initFrom(button)
-    arrow.rect = QRect(box.right() - _INSET - _ARROW, box.center().y() - 4, _ARROW, 9)
-    painter.drawPrimitive(QStyle.PrimitiveElement.PE_IndicatorArrowDown, arrow)
+    arrow = QRect(box.right() - _INSET - _ARROW + 1, box.center().y() - _ARROW // 2, _ARROW, _ARROW)
+    theme.arrow_down_icon(theme.is_dark()).paint(painter, arrow)  # the combos' arrow
 
 
 def _day(day: QDate | None) -> str:

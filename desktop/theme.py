@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
@@ -160,8 +161,20 @@ def _style_template() -> str:
     return (paths.resources_dir() / "style.qss").read_text(encoding="utf-8")
 
 
+def arrow_down_path(dark: bool | None = None) -> Path:
+    """The drop-down arrow of combos and choice buttons, drawn in the scheme's muted colour
+    (a file, as a style sheet's ``image:`` needs one; its colour is ``muted``'s)."""
+    dark = _state["dark"] if dark is None else dark
+    return paths.resources_dir() / "icons" / f"arrow-down-{'dark' if dark else 'light'}.svg"
+
+
+@lru_cache(maxsize=2)
+def arrow_down_icon(dark: bool) -> QIcon:
+    return QIcon(str(arrow_down_path(dark)))
+
+
 def style_sheet(dark: bool) -> str:
-    tokens = DARK if dark else LIGHT
+    tokens = {**(DARK if dark else LIGHT), "arrow_down": arrow_down_path(dark).as_posix()}
     # Longest names first is not needed: \b stops "@border" matching inside "@border_strong".
     return re.sub(r"@([a-z_]+)\b", lambda m: tokens.get(m.group(1), m.group(0)), _style_template())
 

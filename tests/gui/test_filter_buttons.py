@@ -190,3 +190,14 @@ def test_space_opens_the_list_from_the_keyboard(qtbot, choice):
     qtbot.waitUntil(menu.isVisible, timeout=2000)
     assert [a.text() for a in menu.actions()] == ["All statuses", "Success", "Failed"]
     menu.close()
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_the_drop_down_arrow_is_drawn_in_the_schemes_muted_colour(dark):
+    # The style sheet needs the arrow as a file, so its colour is written in it: it must be
+    # the colour the scheme's other quiet marks use.
+    from desktop import theme
+
+    svg = theme.arrow_down_path(dark).read_text(encoding="utf-8")
+    assert (theme.DARK if dark else theme.LIGHT)["muted"] in svg
+    assert f'url("{theme.arrow_down_path(dark).as_posix()}")' in theme.style_sheet(dark)
