@@ -17,13 +17,14 @@ for both, as medians of the ``--runs`` runs of every round:
 
 each from a view at rest, on both sides alike: before a figure is taken, the pages the previous
 action reads ahead (Paydesk reads them after its paint) are in, as they are by the time a person
-acts again, a view closed before is deleted, and the garbage collector has run.
+acts again, a view closed before is deleted, and the garbage collector has run (not with
+``--no-collect``: then each figure starts with the caches as the last one left them).
 
 with the ratio Paydesk / QSqlQueryModel and the budgets (DESIGN.md §7): first rows ≤ 40 ms,
 search ≤ 10 ms, status filter ≤ 40 ms, next page ≤ 10 ms, RSS ≤ 200 MB, and on SQLite no slower
 than QSqlQueryModel on any time figure.
 
-    /work/venv/bin/python bench/payments_view.py [--only sqlite|postgres] [--runs 3] [--rounds 3]
+    python bench/payments_view.py [--only sqlite|postgres] [--runs 3] [--rounds 3] [--no-collect]
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ QSQL_COLUMNS = (
 )
 BUDGET_MS = {"open": 40.0, "search id": 10.0, "search order": 10.0, "status": 40.0, "next": 10.0}
 BUDGET_RSS_MB = 200.0
+# Whether the garbage collector runs before each figure (on both sides; ``--no-collect``
+# measures both with whatever the last figure left in the caches instead).
+COLLECT = True
 
 
 def database_url(kind: str) -> str:
@@ -157,7 +161,8 @@ def settle(app: Any) -> None:
     # A view closed with deleteLater() is deleted now, not inside the next figure's wait
     # (processEvents() leaves deferred deletes of its own loop level for later).
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    gc.collect()
+    if COLLECT:
+        gc.collect()
 
 
 # -- Paydesk -----------------------------------------------------------------------------------
@@ -458,9 +463,16 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     parser.add_argument("--runs", type=int, default=3, help="runs per side in each round")
     parser.add_argument("--rounds", type=int, default=3, help="times the two sides take turns")
+    parser.add_argument(
+        "--no-collect",
+        action="store_true",
+        help="do not run the garbage collector before each figure (on either side)",
+    )
     parser.add_argument("--child", choices=("sqlite", "postgres"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        global COLLECT
+        COLLECT = not args.no_collect
         run_one(args.child, args.runs, args.rounds)
         return
     for kind in ("sqlite", "postgres"):
@@ -469,7 +481,7 @@ def main() -> None:
         # A process per database, so one's memory and caches do not count for the other.
         subprocess.run(
             [sys.executable, __file__, "--child", kind, "--runs", str(args.runs), "--rounds",
-             str(args.rounds)],
+             str(args.rounds), *(["--no-collect"] if args.no_collect else [])],
             check=True,
         )  # fmt: skip
 
