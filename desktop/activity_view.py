@@ -31,7 +31,7 @@ from core import activity
 from core.activity import PAGE_SIZE, ActivityFilter, ActivityRow
 from core.errors import PaydeskError
 from desktop import list_page, theme
-from desktop.filter_buttons import DateRangeButton, OptionalDateEdit
+from desktop.filter_buttons import DateRangeButton
 from desktop.keyset_model import ROW_ROLE as ROW_ROLE
 from desktop.keyset_model import KeysetTableModel
 from desktop.payments_view import person_message
@@ -371,16 +371,6 @@ class ActivityView(QWidget):
             key="activity",
             supersede=False,
         )
-
-    @property
-    def date_from(self) -> OptionalDateEdit:
-        """The first day shown (in the range button's popup)."""
-        return self.dates.start_edit
-
-    @property
-    def date_to(self) -> OptionalDateEdit:
-        """The last day shown, inclusive."""
-        return self.dates.end_edit
 
     def clear_filters(self) -> None:
         widgets = (self.search, self.actor_combo, self.action_combo, self.period_combo,

@@ -47,7 +47,7 @@ from core import payments
 from core.errors import PaydeskError
 from core.payments import PaymentFilter, PaymentRow
 from desktop import theme
-from desktop.filter_buttons import ChoiceButton, DateRangeButton, OptionalDateEdit
+from desktop.filter_buttons import ChoiceButton, DateRangeButton
 from desktop.payment_detail import DetailData, PaymentDetailPane, load_detail
 from desktop.payments_model import (
     COLUMN,
@@ -519,16 +519,6 @@ class PaymentsView(QWidget):
                 "Show every time of day", self.remove_range_chip, self.clear_button
             )
         return self._range_chip
-
-    @property
-    def date_from(self) -> OptionalDateEdit:
-        """The first day of the created-at range (in the range button's popup)."""
-        return self.dates.start_edit
-
-    @property
-    def date_to(self) -> OptionalDateEdit:
-        """The last day of the created-at range, inclusive."""
-        return self.dates.end_edit
 
     @property
     def export_row(self) -> _ExportRow:

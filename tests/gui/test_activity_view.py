@@ -183,8 +183,8 @@ def test_filter_by_action_group_and_time(qtbot, services, staffed):
 def test_a_backwards_date_range_is_refused_in_the_banner(qtbot, services, staffed):
     story(staffed)
     view = open_view(qtbot, services)
-    view.date_to.setDate(QDate(2026, 1, 10))
-    view.date_from.setDate(QDate(2026, 1, 12))
+    view.dates.end_edit.setDate(QDate(2026, 1, 10))
+    view.dates.start_edit.setDate(QDate(2026, 1, 12))
     qtbot.waitUntil(view.banner.isVisible)
     assert view.banner_text.text() == "The start of the time range is not before its end."
 

@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMenu
 
 from desktop.filter_buttons import ChoiceButton, DateRangeButton
-from desktop.payments_view import PaymentsView
+from tests.gui.test_payments_view import open_view
 
 pytestmark = pytest.mark.gui
 
@@ -145,19 +145,10 @@ def test_setting_the_range_it_already_has_changes_nothing(dates):
 # -- in the Payments view ---------------------------------------------------------------------
 
 
-def loaded_view(qtbot, services) -> PaymentsView:
-    view = PaymentsView(services)
-    qtbot.addWidget(view)
-    view.resize(1280, 600)
-    view.show()
-    qtbot.waitUntil(lambda: view.is_loaded, timeout=10_000)
-    return view
-
-
 def test_the_status_button_filters_the_payments_from_the_keyboard(
     qtbot, view_services, seeded_payments
 ):
-    view = loaded_view(qtbot, view_services)
+    view = open_view(qtbot, view_services)
     view.status_combo.setFocus()
     with qtbot.waitSignal(view.loaded, timeout=5000):
         QTest.keyClick(view.status_combo, Qt.Key.Key_Down)  # the first status after "All"
@@ -168,7 +159,7 @@ def test_the_status_button_filters_the_payments_from_the_keyboard(
 
 
 def test_a_day_chosen_in_the_date_popup_narrows_the_payments(qtbot, view_services, seeded_payments):
-    view = loaded_view(qtbot, view_services)
+    view = open_view(qtbot, view_services)
     QTest.mouseClick(view.dates, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(view.dates.popup.isVisible, timeout=2000)
     newest = seeded_payments.newest.astimezone()

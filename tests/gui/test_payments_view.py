@@ -189,8 +189,8 @@ def test_bad_date_range_is_refused_with_a_sentence_and_keeps_the_rows(
     qtbot, view_services, seeded_payments
 ):
     view = open_view(qtbot, view_services)
-    view.date_from.setDate(QDate(2026, 1, 10))
-    view.date_to.setDate(QDate(2026, 1, 5))
+    view.dates.start_edit.setDate(QDate(2026, 1, 10))
+    view.dates.end_edit.setDate(QDate(2026, 1, 5))
     assert view.banner.isVisible()
     assert view.banner_text.text() == "The start of the date range is after its end."
     assert view.model.rowCount() > 0
@@ -528,8 +528,8 @@ def test_link_with_status_and_whole_days_sets_the_filter_bar(qtbot, view_service
     with qtbot.waitSignal(view.loaded, timeout=5000):
         view.apply_link(link)
     assert view.status_combo.currentData() == "success"
-    assert view.date_from.value() == QDate(day.year, day.month, day.day)
-    assert view.date_to.value() == QDate(day.year, day.month, day.day)
+    assert view.dates.start_edit.value() == QDate(day.year, day.month, day.day)
+    assert view.dates.end_edit.value() == QDate(day.year, day.month, day.day)
     assert view.currency_chip.isHidden() and view.range_chip.isHidden()
     assert view._query_filter == link.validated()
     assert {r.status for r in view.model.rows()} == {"success"}
@@ -547,7 +547,7 @@ def test_link_with_currency_and_an_hour_shows_chips_and_runs_exactly_that(
         view.apply_link(link)
     assert view.currency_chip.isVisible() and view.currency_chip.text() == "Currency: INR"
     assert view.range_chip.isVisible() and view.range_chip.text().startswith("Created ")
-    assert view.date_from.value() is None and view.date_to.value() is None
+    assert view.dates.start_edit.value() is None and view.dates.end_edit.value() is None
     created = [r.created_at for r in view.model.rows()]
     assert len(created) == 60
     assert all(link.created_from <= c.astimezone(UTC) < hour_end for c in created)
@@ -586,8 +586,8 @@ def test_the_banner_and_the_export_progress_are_built_when_first_shown(
 ):
     view = open_view(qtbot, view_services)
     assert view.findChild(QFrame, "Banner") is None and not view.findChildren(QProgressBar)
-    view.date_from.setDate(QDate(2026, 1, 10))
-    view.date_to.setDate(QDate(2026, 1, 5))
+    view.dates.start_edit.setDate(QDate(2026, 1, 10))
+    view.dates.end_edit.setDate(QDate(2026, 1, 5))
     assert view.banner.isVisible() and view.findChildren(QFrame, "Banner") == [view.banner]
     with qtbot.waitSignal(view.exportFinished, timeout=10_000):
         view.start_export(tmp_path / "out.csv")
