@@ -53,7 +53,7 @@ class ChoiceButton(QPushButton):
         self._min_chars = min_chars
         # Made when first opened, and filled when about to be shown from the items then.
         self._menu: QMenu | None = None
-        self._menu_items = -1  # how many items the menu was filled with (-1: never filled)
+        self._menu_stale = True  # the items changed since the menu was filled
         self._size: QSize | None = None  # the size hint, until the items or font change
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
@@ -62,7 +62,7 @@ class ChoiceButton(QPushButton):
         self._items.append((text, data))
         self._items_changed()
         if self._index < 0:
-            self._set_index(0, emit=True)
+            self.setCurrentIndex(0)
 
     def clear(self) -> None:
         had = self._index >= 0
@@ -85,22 +85,17 @@ class ChoiceButton(QPushButton):
     def currentData(self) -> Any:
         return self._items[self._index][1] if self._index >= 0 else None
 
-    def itemText(self, index: int) -> str:
-        return self._items[index][0] if 0 <= index < len(self._items) else ""
-
-    def itemData(self, index: int) -> Any:
-        return self._items[index][1] if 0 <= index < len(self._items) else None
-
     def findData(self, data: Any) -> int:
         return next((i for i, (_t, d) in enumerate(self._items) if d == data), -1)
-
-    def findText(self, text: str) -> int:
-        return next((i for i, (t, _d) in enumerate(self._items) if t == text), -1)
 
     def setCurrentIndex(self, index: int) -> None:
         if index < -1 or index >= len(self._items):
             index = -1
-        self._set_index(index, emit=True)
+        if index == self._index:
+            return
+        self._index = index
+        self.setText(self.currentText())
+        self.currentIndexChanged.emit(index)
 
     # -- the button --------------------------------------------------------------------------
     @property
@@ -113,7 +108,7 @@ class ChoiceButton(QPushButton):
         return self._menu
 
     def _items_changed(self) -> None:
-        self._menu_items = -1
+        self._menu_stale = True
         if self._size is not None:
             self._size = None
             self.updateGeometry()
@@ -122,17 +117,9 @@ class ChoiceButton(QPushButton):
         self.menu_of_choices  # noqa: B018 - a button with a menu opens it when pressed
         super().mousePressEvent(event)
 
-    def _set_index(self, index: int, *, emit: bool) -> None:
-        if index == self._index:
-            return
-        self._index = index
-        self.setText(self.currentText())
-        if emit:
-            self.currentIndexChanged.emit(index)
-
     def _fill_menu(self) -> None:
         menu = self.menu_of_choices
-        if self._menu_items != len(self._items):
+        if self._menu_stale:
             menu.clear()
             group = QActionGroup(menu)
             group.setExclusive(True)
@@ -142,7 +129,7 @@ class ChoiceButton(QPushButton):
                 group.addAction(action)
                 menu.addAction(action)
             group.triggered.connect(lambda action: self.setCurrentIndex(int(action.data())))
-            self._menu_items = len(self._items)
+            self._menu_stale = False
         menu.setMinimumWidth(self.width())
         actions = menu.actions()
         for action in actions:
@@ -197,14 +184,14 @@ class ChoiceButton(QPushButton):
 
 
 class OptionalDateEdit(QDateEdit):
-    """A date edit whose lowest value reads as ``placeholder`` ("Any") and means no date; its
+    """A date edit whose lowest value reads as ``any_text`` ("Any") and means no date; its
     calendar opens on today."""
 
-    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
+    def __init__(self, any_text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setCalendarPopup(True)
         self.setMinimumDate(ANY_DATE)
-        self.setSpecialValueText(placeholder)
+        self.setSpecialValueText(any_text)
         self.setDisplayFormat("dd MMM yyyy")
         self.setDate(ANY_DATE)
         self._watching = False

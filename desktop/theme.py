@@ -161,10 +161,9 @@ def _style_template() -> str:
     return (paths.resources_dir() / "style.qss").read_text(encoding="utf-8")
 
 
-def arrow_down_path(dark: bool | None = None) -> Path:
+def arrow_down_path(dark: bool) -> Path:
     """The drop-down arrow of combos and choice buttons, drawn in the scheme's muted colour
     (a file, as a style sheet's ``image:`` needs one; its colour is ``muted``'s)."""
-    dark = _state["dark"] if dark is None else dark
     return paths.resources_dir() / "icons" / f"arrow-down-{'dark' if dark else 'light'}.svg"
 
 
