@@ -23,12 +23,13 @@ from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import roles, webhooks
+from core.access import roles
 from core.context import Context
-from core.db import open_database
-from core.migrate import upgrade
-from core.models import Merchant, WebhookLog
-from core.webhook_events import build_payload
+from core.store.db import open_database
+from core.store.migrate import upgrade
+from core.store.models import Merchant, WebhookLog
+from core.webhooks import deliveries as webhooks
+from core.webhooks.events import build_payload
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 MERCHANTS = [f"mer_bulk{i:08d}" for i in range(10)]

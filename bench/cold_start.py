@@ -1,6 +1,6 @@
 """Cold start: from process start to a usable window, from source.
 
-Runs ``paydesk --database F --view payments`` with ``PAYDESK_STARTUP_PROBE=1`` (desktop/app.py
+Runs ``paydesk --database F --view payments`` with ``PAYDESK_STARTUP_PROBE=1`` (desktop/shell/app.py
 prints ``probe shown T`` when the window is first shown and ``probe ready T`` when the Payments
 view has its first rows, then quits) and prints the median of ``--runs`` runs of both, measured
 from just before the process is started. Budget (DESIGN.md §7): ready ≤ 1.0 s from source.

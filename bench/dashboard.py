@@ -1,7 +1,7 @@
 """Dashboard and health check timings over a large data set, on SQLite and Postgres.
 
 Seeds 1,000,000 payments (and about 237,000 webhook logs with their attempts) through
-``core.demo`` once per database (kept for later runs; ``--reseed`` starts over), then prints:
+``core.demo.generator`` once per database (kept for later runs; ``--reseed`` starts over), then prints:
 
 - the seed time (the rollup triggers fire during the bulk load),
 - on Postgres, the dashboard again after ``rollups.compact`` folded the triggers' delta rows,
@@ -28,10 +28,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 from sqlalchemy import text
 
-from core import dashboard, demo, rollups
-from core.db import Database, open_database
-from core.health import record_task_run
-from core.migrate import upgrade
+from core.demo import generator as demo
+from core.jobs.runs import record_task_run
+from core.overview import dashboard, rollups
+from core.store.db import Database, open_database
+from core.store.migrate import upgrade
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "bench_dashboard"

@@ -25,9 +25,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.db import open_database
-from core.dbcopy import copy_database
-from core.migrate import upgrade
+from core.store.db import open_database
+from core.store.dbcopy import copy_database
+from core.store.migrate import upgrade
 
 POSTGRES_URL = os.environ.get(
     "PAYDESK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

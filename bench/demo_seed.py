@@ -1,7 +1,7 @@
 """``paydesk demo --payments 1000000`` figures, on SQLite and Postgres. Budget: ≤ 30 s each.
 
 Seeds N payments (default 1,000,000) into a fresh SQLite file and a fresh Postgres schema
-with ``core.demo.seed``, as the command does, and prints the seconds per stage, the total,
+with ``core.demo.generator.seed``, as the command does, and prints the seconds per stage, the total,
 and payments and rows written per second.
 
     /work/venv/bin/python bench/demo_seed.py [--payments 1000000] [--only sqlite|postgres]
@@ -24,9 +24,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import demo
-from core.db import Database, open_database
-from core.migrate import upgrade
+from core.demo import generator as demo
+from core.store.db import Database, open_database
+from core.store.migrate import upgrade
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 

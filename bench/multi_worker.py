@@ -45,10 +45,10 @@ from webhook_dispatch import DEFAULT_PG, ReceiverProcess, merchant_ids, seed  # 
 
 from core import signing  # noqa: E402
 from core.context import Context  # noqa: E402
-from core.db import Database, open_database  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
-from core.models import TaskRun, WebhookAttempt, WebhookLog  # noqa: E402
-from core.webhook_events import NewEvent, enqueue_many  # noqa: E402
+from core.store.db import Database, open_database  # noqa: E402
+from core.store.migrate import upgrade  # noqa: E402
+from core.store.models import TaskRun, WebhookAttempt, WebhookLog  # noqa: E402
+from core.webhooks.events import NewEvent, enqueue_many  # noqa: E402
 
 WARM_UP = 500  # logs per run delivered before the clock starts (connections, pools, caches)
 START_TIMEOUT = 60.0

@@ -2,10 +2,10 @@
 view shows it (issue 5; budget p95 ≤ 300 ms).
 
 Two copies, two processes, one Postgres (a fresh schema). The *watcher* is a second process
-running the real ``desktop.refunds_view.RefundsView`` (its model, live-update logic and
+running the real ``desktop.refunds.view.RefundsView`` (its model, live-update logic and
 TaskRunner) in an offscreen QApplication, with a ``ChangeBridge`` and the shared notify
 ``Listener`` exactly as the app wires them. The *writer* (this process) decides N refunds
-awaiting approval one at a time through ``core.refunds`` (approve, or reject every third),
+awaiting approval one at a time through ``core.refunds.service`` (approve, or reject every third),
 spaced, and records the wall-clock time each commit returned. The watcher records the
 wall-clock time at which each refund's row in its model first shows the new status (the
 model's ``dataChanged``). Both clocks are this machine's ``time.time()``.
@@ -48,12 +48,12 @@ def schema_url(base: str, schema: str) -> str:
 
 def seed(url: str, n: int) -> list[str]:
     """Staff, one merchant, ``n`` payments each with a refund awaiting approval."""
-    from core import refunds as rf
-    from core import roles
+    from core.access import roles
     from core.context import Context
-    from core.db import open_database
-    from core.migrate import upgrade
-    from core.models import Merchant, Payment
+    from core.refunds import service as rf
+    from core.store.db import open_database
+    from core.store.migrate import upgrade
+    from core.store.models import Merchant, Payment
 
     db = open_database(url)
     upgrade(db)
@@ -102,9 +102,9 @@ def seed(url: str, n: int) -> list[str]:
 
 def decide_all(url: str, ids: list[str], spacing: float) -> dict[str, tuple[str, float]]:
     """Decide each refund in its own transaction; refund id -> (new status, commit time)."""
-    from core import refunds as rf
     from core.context import Context
-    from core.db import open_database
+    from core.refunds import service as rf
+    from core.store.db import open_database
 
     db = open_database(url)
     ctx = Context(db=db, client_id="bench-writer")
@@ -219,13 +219,13 @@ def watch(url: str, out: Path, expected: int) -> int:
     from PySide6.QtCore import QModelIndex, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from core import notify
     from core.context import Context
-    from core.db import open_database
-    from desktop.changes import ChangeBridge
-    from desktop.refunds_view import RefundsView
-    from desktop.tasks import TaskRunner
-    from desktop.views import AppServices
+    from core.store import notify
+    from core.store.db import open_database
+    from desktop.refunds.view import RefundsView
+    from desktop.shell.changes import ChangeBridge
+    from desktop.shell.runner import TaskRunner
+    from desktop.shell.views import AppServices
 
     app = QApplication([])
     db = open_database(url)

@@ -83,8 +83,8 @@ def rss_mb() -> float:
 def ensure_seeded(url: str) -> int:
     from sqlalchemy import text
 
-    from core.db import open_database
-    from core.migrate import upgrade
+    from core.store.db import open_database
+    from core.store.migrate import upgrade
 
     db = open_database(url)
     upgrade(db)
@@ -173,10 +173,10 @@ def measure_paydesk(app: Any, url: str, picks: dict[str, list[str]], runs: int) 
     from PySide6.QtTest import QTest
 
     from core.context import Context
-    from core.db import open_database
-    from desktop.payments_view import PaymentsView
-    from desktop.tasks import TaskRunner
-    from desktop.views import AppServices
+    from core.store.db import open_database
+    from desktop.payments.view import PaymentsView
+    from desktop.shell.runner import TaskRunner
+    from desktop.shell.views import AppServices
 
     db = open_database(url)
     services = AppServices(ctx=Context(db=db), runner=TaskRunner())
@@ -381,8 +381,8 @@ def picks_for(url: str) -> dict[str, list[str]]:
     """Five payments spread over the id space (chosen untimed)."""
     from sqlalchemy import select
 
-    from core.db import open_database
-    from core.models import Payment
+    from core.store.db import open_database
+    from core.store.models import Payment
 
     db = open_database(url)
     ids, orders = [], []
@@ -421,7 +421,7 @@ def run_one(kind: str, runs: int, rounds: int) -> None:
     print(f"\n== {kind}")
     ensure_seeded(url)
     picks = picks_for(url)
-    from desktop.app import make_application
+    from desktop.shell.app import make_application
 
     app = make_application()
     base = rss_mb()

@@ -2,7 +2,7 @@
 
 1. Throughput: N approved refunds (default 10,000) processed by one worker, each getting its
    ``refund.processed`` webhook log and audit event. Target ≤ 10 s.
-2. Latency: request → approve → processed with a running ``core.scheduler.Scheduler``
+2. Latency: request → approve → processed with a running ``core.jobs.scheduler.Scheduler``
    (the refund tasks, 2 s interval), measured twice: polling only, and with
    ``wake_on_approvals`` (an approval wakes the task at once). Target ≤ 2 s.
 
@@ -29,14 +29,15 @@ from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import notify, roles
-from core import refunds as rf
-from core import refunds_processing as proc
+from core.access import roles
 from core.context import Context
-from core.db import open_database
-from core.migrate import upgrade
-from core.models import Merchant, Payment, Refund, WebhookLog
-from core.scheduler import Scheduler
+from core.jobs.scheduler import Scheduler
+from core.refunds import processing as proc
+from core.refunds import service as rf
+from core.store import notify
+from core.store.db import open_database
+from core.store.migrate import upgrade
+from core.store.models import Merchant, Payment, Refund, WebhookLog
 
 MERCHANT = "mer_bench00000001"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"

@@ -40,13 +40,13 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication, QTableView
 
     from core.context import Context
-    from core.db import open_database
-    from desktop.app import make_application
-    from desktop.payments_model import COLUMN, STATUS_ROLE
-    from desktop.payments_view import PaymentsView
-    from desktop.status_badge import StatusBadgeDelegate
-    from desktop.tasks import TaskRunner
-    from desktop.views import AppServices
+    from core.store.db import open_database
+    from desktop.lists.status_badge import StatusBadgeDelegate
+    from desktop.payments.model import COLUMN, STATUS_ROLE
+    from desktop.payments.view import PaymentsView
+    from desktop.shell.app import make_application
+    from desktop.shell.runner import TaskRunner
+    from desktop.shell.views import AppServices
 
     app = make_application()
     db = open_database(args.database)

@@ -180,8 +180,8 @@ def merchant_ids() -> list[str]:
 def seed(ctx, receiver: ReceiverProcess, secrets: dict[str, str], n: int) -> list[str]:  # type: ignore[no-untyped-def]
     from sqlalchemy import insert
 
-    from core import roles
-    from core.models import Merchant
+    from core.access import roles
+    from core.store.models import Merchant
 
     roles.ensure_first_admin(ctx, "root")
     now = datetime.now(UTC)
@@ -208,8 +208,8 @@ def seed(ctx, receiver: ReceiverProcess, secrets: dict[str, str], n: int) -> lis
 def add_logs(ctx, n: int, now: datetime) -> list[str]:  # type: ignore[no-untyped-def]
     from sqlalchemy import insert
 
-    from core.models import WebhookLog
-    from core.webhook_events import build_payload
+    from core.store.models import WebhookLog
+    from core.webhooks.events import build_payload
 
     mids = merchant_ids()
     rows, ids = [], []
@@ -249,7 +249,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def ceiling(receiver: ReceiverProcess, secrets: dict[str, str], n: int, threads: int) -> float:
-    from core import delivery
+    from core.webhooks import sender as delivery
 
     client = delivery.make_client(threads)
     mids = merchant_ids()
@@ -289,13 +289,13 @@ def paydesk(
 ) -> float:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
-    from core import delivery
     from core.context import Context
-    from core.db import open_database
-    from core.dispatcher import Dispatcher
-    from core.migrate import upgrade
-    from core.models import WebhookAttempt, WebhookLog
-    from core.webhook_events import enqueue
+    from core.store.db import open_database
+    from core.store.migrate import upgrade
+    from core.store.models import WebhookAttempt, WebhookLog
+    from core.webhooks import sender as delivery
+    from core.webhooks.dispatcher import Dispatcher
+    from core.webhooks.events import enqueue
 
     db = open_database(url)
     upgrade(db)
@@ -417,7 +417,7 @@ async def _peer(
     from pgqueuer.queries import Queries
     from pgqueuer.types import QueueExecutionMode
 
-    from core import signing
+    from core.webhooks import signing
 
     # asyncpg is pgqueuer's own first-choice driver.
     conn = await asyncpg.connect(pg_url, server_settings={"search_path": schema})
@@ -525,7 +525,7 @@ def main() -> None:
         serve(int(args.serve[0]), args.serve[1])
         return
 
-    from core import signing
+    from core.webhooks import signing
 
     secrets = {m: signing.new_secret() for m in merchant_ids()}
     receiver = ReceiverProcess(secrets)

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from core.clock import Clock, system_clock
-from core.db import Database
+from core.store.db import Database
 
 
 def os_user() -> str:

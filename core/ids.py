@@ -28,17 +28,6 @@ def new_id(kind: str, rng: random.Random | None = None) -> str:
     return f"{PREFIXES[kind]}_{body}"
 
 
-def kind_of(identifier: str) -> str | None:
-    """The kind an id names, from its prefix, or None."""
-    prefix, _, rest = identifier.partition("_")
-    if not rest:
-        return None
-    for kind, p in PREFIXES.items():
-        if p == prefix:
-            return kind
-    return None
-
-
 # Bytes 0..247 map evenly onto the 62 characters (4 each); 248..255 are dropped, so bulk ids
 # are as uniform as ``new_id``'s.
 _BYTE_TABLE = bytes(ord(_ALPHABET[b % len(_ALPHABET)]) for b in range(248)) + bytes(8)

@@ -5,7 +5,8 @@ This module is the one place that parses and formats amounts.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from core.errors import InputError
 
@@ -40,32 +41,65 @@ def exponent(currency: str) -> int:
         raise InputError(f"{currency!r} is not a currency Paydesk knows.") from None
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """Turn what a person typed ("12.50", "1,250") into minor units of ``currency``.
+# What an amount may look like once a leading currency symbol or code is taken off: ASCII
+# digits, "," only between groups of three digits before the decimal point, at most one ".".
+_AMOUNT = re.compile(r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]+))?", re.ASCII)
+# At most this many digits before the decimal point (a quadrillion: far above any payment, and
+# minor units of every currency stay inside a 64-bit integer).
+MAX_WHOLE_DIGITS = 15
+_SHOWN = 40
 
-    Refuses zero, negatives, non-numbers and more decimals than the currency allows.
+
+def _shown(text: str) -> str:
+    """What the person typed, quoted for a sentence (control characters escaped, shortened)."""
+    short = text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    return repr(short)
+
+
+def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
+    """Turn what a person typed ("12.50", "1,250.00") into minor units of ``currency``.
+
+    Accepted: ASCII digits 0-9, at most one "." followed by at most the currency's minor-unit
+    digits, and "," only as a thousands separator between groups of three digits before the
+    decimal point ("1,500.00", "12,345"); a leading currency symbol or code ("₹3", "USD 5")
+    and spaces around the amount are allowed. Everything else is refused with one sentence:
+    other digits (Arabic-Indic, fullwidth), signs, exponents, NaN and infinity, spaces inside,
+    "1,50", and zero unless ``allow_zero``.
     """
     exp = exponent(currency)
-    cleaned = text.strip().replace(",", "").replace("_", "")
-    for symbol in (SYMBOLS.get(currency.upper(), ""), currency.upper()):
+    code = currency.upper()
+    if not isinstance(text, str) or not text.strip():
+        raise InputError("An amount is needed, like 12.50.")
+    shown = _shown(text.strip())
+    cleaned = text.strip()
+    for symbol in (SYMBOLS.get(code, ""), code):
         if symbol and cleaned.startswith(symbol):
             cleaned = cleaned[len(symbol) :].strip()
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise InputError(f"{text.strip() or 'An empty amount'!r} is not an amount.") from None
-    if not value.is_finite():
-        raise InputError(f"{text.strip()!r} is not an amount.")
-    if value <= 0:
+            break
+    if cleaned.startswith("-") and _AMOUNT.fullmatch(cleaned[1:].strip()):
         raise InputError("The amount must be greater than zero.")
-    minor = value.scaleb(exp)
-    if minor != minor.to_integral_value():
+    match = _AMOUNT.fullmatch(cleaned)
+    if match is None:
+        if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in cleaned):
+            raise InputError(f"{shown} is not an amount: type the digits 0-9.")
+        if "," in cleaned and _AMOUNT.fullmatch(cleaned.replace(",", "")):
+            raise InputError(
+                f"{shown} is not an amount: a ',' only separates groups of three digits "
+                "(1,500.00), and the decimal point is '.'."
+            )
+        raise InputError(f"{shown} is not an amount.")
+    whole = match["whole"].replace(",", "")
+    frac = match["frac"] or ""
+    if len(whole.lstrip("0")) > MAX_WHOLE_DIGITS:
+        raise InputError(f"{shown} is too large to be an amount.")
+    if len(frac) > exp:
         if exp == 0:
-            raise InputError(f"{currency.upper()} has no minor unit; enter a whole amount.")
-        raise InputError(
-            f"{currency.upper()} amounts have at most {exp} decimal places; {text.strip()!r} has more."
-        )
-    return int(minor)
+            raise InputError(f"{code} has no minor unit; enter a whole amount.")
+        raise InputError(f"{code} amounts have at most {exp} decimal places; {shown} has more.")
+    minor = int(whole) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
+    if minor < 0 or (minor == 0 and not allow_zero):
+        raise InputError("The amount must be greater than zero.")
+    return minor
 
 
 def to_decimal(amount: int, currency: str) -> Decimal:

@@ -13,14 +13,12 @@ import tomli_w
 from core import paths
 from core.errors import InputError
 
-SETTINGS_FILE = "settings.toml"
+SETTINGS_FILE = paths.SETTINGS_FILE
 
 
 @dataclass
 class Settings:
     database_url: str = ""
-    # Seconds between polls when notifications are unavailable.
-    poll_interval: float = 2.0
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -41,28 +39,34 @@ def load() -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"The settings file {path} is not valid TOML ({exc}).") from None
-    known = {k: data.pop(k) for k in ("database_url", "poll_interval") if k in data}
-    return Settings(**known, extra=data)  # type: ignore[arg-type]
+    known = {k: data.pop(k) for k in ("database_url",) if k in data}
+    return Settings(**known, extra=data)
 
 
 def save(settings: Settings) -> None:
-    """Write atomically so a crash never leaves half a settings file."""
-    from core.dburl import strip_password
+    """Write atomically so a crash never leaves half a settings file; the file and the folder
+    Paydesk makes for it are its owner's only."""
+    from core.store.dburl import strip_password
 
     path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(path.parent)
     data = asdict(settings)
     extra = data.pop("extra")
     data["database_url"] = strip_password(settings.database_url) if settings.database_url else ""
     data.update(extra)
     tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    paths.create_private_file(tmp)
     tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
     os.replace(tmp, path)
 
 
 def resolve_database_url(cli_url: str | None = None, *, demo: bool = False) -> str:
     """The database to open: ``--database`` beats ``PAYDESK_DATABASE_URL`` beats the settings
-    file beats the default standalone file (or the demo file with ``--demo``)."""
+    file beats the default standalone file (or the demo file with ``--demo``). Every command
+    and the app start here, so this is also where files Paydesk wrote before it kept them
+    private are made so (``paths.tighten_own_files``)."""
+    paths.tighten_own_files()
     if cli_url:
         return cli_url
     if demo:
@@ -77,6 +81,74 @@ def resolve_database_url(cli_url: str | None = None, *, demo: bool = False) -> s
 
 
 def _default_file(path: Path) -> str:
-    # Paydesk's own data folder is created on first use; folders a person names are not.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Paydesk's own data folder is created on first use (owner-only); folders a person names
+    # are not.
+    paths.private_dir(path.parent)
     return f"sqlite:///{path}"
+
+
+# -- the main window's place ----------------------------------------------------------------
+# Remembered per database kind, so a laptop's standalone window and the office's shared one
+# each come back as they were left: ``[window.standalone]`` and ``[window.shared]``.
+WINDOW_KINDS = ("standalone", "shared")
+
+
+@dataclass
+class WindowState:
+    """The window's size and position (None: never placed), whether it was maximised and
+    the view it showed."""
+
+    width: int = 0
+    height: int = 0
+    x: int | None = None
+    y: int | None = None
+    maximized: bool = False
+    view: str = ""
+
+
+def database_kind(url: str) -> str:
+    """``shared`` for a Postgres URL, else ``standalone`` (read from the scheme alone, so the
+    window can be placed before the database layer loads)."""
+    scheme = url.split(":", 1)[0].lower()
+    return "shared" if scheme.startswith("postgres") else "standalone"
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def window_state(kind: str) -> WindowState:
+    """The window as it was last left for ``kind``; defaults when nothing (or nothing
+    readable) was remembered."""
+    try:
+        raw = load().extra.get("window")
+    except InputError:
+        return WindowState()
+    entry = raw.get(kind) if isinstance(raw, dict) else None
+    if not isinstance(entry, dict):
+        return WindowState()
+    view = entry.get("view")
+    return WindowState(
+        width=max(0, _int(entry.get("width")) or 0),
+        height=max(0, _int(entry.get("height")) or 0),
+        x=_int(entry.get("x")),
+        y=_int(entry.get("y")),
+        maximized=entry.get("maximized") is True,
+        view=view if isinstance(view, str) else "",
+    )
+
+
+def remember_window(kind: str, state: WindowState) -> bool:
+    """Write ``state`` as the window for ``kind``, keeping every other setting. A settings
+    file that cannot be read is left as it is (False): the person fixes it, not Paydesk."""
+    try:
+        current = load()
+    except InputError:
+        return False
+    window = current.extra.get("window")
+    window = dict(window) if isinstance(window, dict) else {}
+    # TOML has no null: a position never set is left out.
+    window[kind] = {k: v for k, v in asdict(state).items() if v is not None}
+    current.extra["window"] = window
+    save(current)
+    return True

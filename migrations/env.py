@@ -1,11 +1,11 @@
-"""Alembic environment. Paydesk always hands in an open connection (core.migrate); the
+"""Alembic environment. Paydesk always hands in an open connection (core.store.migrate); the
 same versions run on SQLite (batch mode for ALTERs) and on Postgres."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from core.models import Base
+from core.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

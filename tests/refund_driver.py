@@ -19,10 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from core import refunds as rf
 from core.context import Context
-from core.db import open_database
 from core.errors import Conflict, Refused
+from core.refunds import queries as rq
+from core.refunds import service as rf
+from core.refunds.records import RefundFilter
+from core.store.db import open_database
 
 START_TIMEOUT = 120.0  # seconds to wait for GO_FILE
 
@@ -58,7 +60,7 @@ def main(argv: list[str]) -> int:
                 else:
                     requested.append(view.id)
             with ctx.db.read() as session:
-                pending = rf.page(session, rf.RefundFilter(status="pending_approval"), limit=10_000)
+                pending = rq.page(session, RefundFilter(status="pending_approval"), limit=10_000)
             work = [("decide", r.id) for r in pending]
             mine = [r.id for r in pending if r.requested_by == requester]
             if mine and rng.random() < 0.5:

@@ -13,10 +13,11 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from core import connection, passwords, settings
-from core.db import open_database
+from core import settings
 from core.errors import DatabaseUnavailable, InputError, SchemaTooNew
-from core.migrate import alembic_config, head_revision, upgrade
+from core.store import connection, passwords
+from core.store.db import open_database
+from core.store.migrate import alembic_config, head_revision, upgrade
 
 SECRET = "s3cret-pw"
 

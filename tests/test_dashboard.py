@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import dashboard, payments
 from core.errors import InputError
-from core.health import record_task_run
-from core.models import (
+from core.jobs.runs import record_task_run
+from core.overview import dashboard
+from core.payments import queries as payments
+from core.store.models import (
     Merchant,
     Payment,
     PolicySetting,
@@ -253,7 +254,7 @@ def test_a_refund_that_becomes_processed_moves_into_todays_tile(db):
         merchant(s)
         pid = payment(s, NOW - timedelta(days=3), 100_000)
         s.flush()
-        rid = refund(s, pid, NOW - timedelta(days=2), 2_500, status="approved")
+        rid = refund(s, pid, NOW - timedelta(days=2), 2_500, status="processing")
     assert load(db).refunds_processed.count == 0
     with db.write() as s:
         r = s.get(Refund, rid)
@@ -391,7 +392,9 @@ def test_refund_chart_shows_requested_and_processed_amounts_per_day(db):
         s.flush()
         refund(s, pid, NOW - timedelta(days=2), 1_000)
         refund(s, pid, NOW - timedelta(days=2), 2_000, status="processed", processed_at=NOW)
-        refund(s, pid, NOW - timedelta(days=2), 4_000, "USD")
+        usd = payment(s, NOW - timedelta(days=20), 100_000, "USD")
+        s.flush()
+        refund(s, usd, NOW - timedelta(days=2), 4_000, "USD")  # a refund is in its payment's
     chart = load(db, range="7d", currency="INR").refund_amounts
     requested, processed = chart.get("requested"), chart.get("processed")
     assert requested.points[-3].amount == 3_000 and requested.points[-3].count == 2

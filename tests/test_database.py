@@ -12,12 +12,12 @@ import threading
 import pytest
 from sqlalchemy import inspect, text
 
-from core import dburl, passwords
 from core.cli import main as cli_main
-from core.db import open_database
 from core.errors import DatabaseUnavailable, InputError, SchemaTooNew
-from core.migrate import head_revision, upgrade
-from core.models import Base
+from core.store import dburl, passwords
+from core.store.db import open_database
+from core.store.migrate import head_revision, upgrade
+from core.store.models import Base
 from tests.conftest import modules_loaded_by, require_postgres
 
 
@@ -38,15 +38,15 @@ def test_upgrade_twice_changes_nothing_the_second_time(db):
 def test_the_head_read_from_the_migration_files_is_alembics():
     from alembic.script import ScriptDirectory
 
-    from core.migrate import alembic_config
+    from core.store.migrate import alembic_config
 
     assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_opening_a_database_at_the_head_does_not_load_alembic(db, db_url):
     code = (
-        "from core.db import open_database\n"
-        "from core.migrate import upgrade\n"
+        "from core.store.db import open_database\n"
+        "from core.store.migrate import upgrade\n"
         f"assert upgrade(open_database({db_url!r})) is False"
     )
     assert modules_loaded_by(code, ("alembic",)) == []

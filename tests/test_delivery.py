@@ -10,7 +10,8 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from core import delivery, signing
+from core.webhooks import sender as delivery
+from core.webhooks import signing
 from tests.webhook_receiver import BIG_BODY, Receiver
 
 BODY = b'{"event":"payment.captured","id":"msg_1"}'

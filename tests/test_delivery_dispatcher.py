@@ -17,12 +17,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from core import notify, policy, webhooks
+from core.access import policy
 from core.context import Context
-from core.dispatcher import Dispatcher, dispatch_task
-from core.models import AuditEvent, Merchant, WebhookAttempt, WebhookLog
-from core.scheduler import Scheduler
-from core.webhook_events import build_payload
+from core.jobs.scheduler import Scheduler
+from core.store import notify
+from core.store.models import AuditEvent, Merchant, WebhookAttempt, WebhookLog
+from core.webhooks import deliveries as webhooks
+from core.webhooks.dispatcher import Dispatcher, dispatch_task
+from core.webhooks.events import build_payload
 from tests.webhook_receiver import ADMIN, SUPPORT, Receiver, add_log, add_merchant, add_staff
 
 
@@ -415,8 +417,8 @@ def test_lease_of_a_copy_that_died_mid_attempt_is_reclaimed_with_the_same_webhoo
         "import sys\n"
         "from core.clock import FrozenClock\n"
         "from core.context import Context\n"
-        "from core.db import open_database\n"
-        "from core.dispatcher import Dispatcher\n"
+        "from core.store.db import open_database\n"
+        "from core.webhooks.dispatcher import Dispatcher\n"
         "from datetime import datetime\n"
         "ctx = Context(open_database(sys.argv[1]), FrozenClock(datetime.fromisoformat(sys.argv[2])), 'doomed')\n"
         "Dispatcher(ctx, concurrency=1).run_until_idle()\n"

@@ -15,13 +15,15 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from core import demo, rollups
 from core.cli import main
-from core.db import Database, open_database
+from core.demo import generator as demo
 from core.errors import InputError, PaydeskError, Refused
-from core.migrate import upgrade
 from core.money import format_money
-from core.webhook_events import build_payload
+from core.overview import rollups
+from core.refunds.states import RefundStatus
+from core.store.db import Database, open_database
+from core.store.migrate import upgrade
+from core.webhooks.events import build_payload
 from tests.conftest import POSTGRES_URL
 
 N = 2_000
@@ -132,7 +134,7 @@ def test_summary_counts_what_was_written(db, clock):
 
 def test_every_refund_and_webhook_state_is_present(seeded):
     refund_states = {r[0] for r in rows(seeded, "SELECT DISTINCT status FROM refunds")}
-    assert refund_states == set(demo.REFUND_STATUSES)
+    assert refund_states == set(RefundStatus)
     kinds = {r[0] for r in rows(seeded, "SELECT DISTINCT kind FROM refunds")}
     assert kinds == {"full", "partial", "pro_rata"}
     log_states = {r[0] for r in rows(seeded, "SELECT DISTINCT status FROM webhook_logs")}
@@ -253,7 +255,7 @@ def test_subscriptions_cover_thirty_days_of_successful_payments(seeded):
 
 def test_times_lie_in_the_last_ninety_days_and_never_run_backwards(seeded, clock):
     with seeded.read() as session:
-        from core.models import Payment, Refund, WebhookLog
+        from core.store.models import Payment, Refund, WebhookLog
 
         now = clock.now()
         for p in session.query(Payment):

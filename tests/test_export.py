@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from core import demo, export, payments
 from core.cli import main
-from core.db import Database, open_database
+from core.demo import generator as demo
 from core.errors import InputError, PaydeskError
-from core.models import Payment
-from core.payments import PaymentFilter
+from core.payments import export
+from core.payments import queries as payments
+from core.payments.queries import PaymentFilter
+from core.store.db import Database, open_database
+from core.store.models import Payment
 
 HEADER = [
     "id",
@@ -30,6 +32,8 @@ HEADER = [
     "currency",
     "status",
     "refunded_amount",
+    "pending_refund_amount",
+    "gateway",
 ]
 
 
@@ -101,6 +105,9 @@ def test_rows_carry_exact_decimal_amounts_iso_times_and_merchant_names(seeded, t
         assert len(line["amount"].partition(".")[2]) == places[row.currency]
         assert Decimal(line["refunded_amount"]).scaleb(places[row.currency]) == (
             row.refunded_amount
+        )
+        assert Decimal(line["pending_refund_amount"]).scaleb(places[row.currency]) == (
+            row.pending_refund_amount
         )
         assert line["created_at"] == payments.iso(row.created_at)
         assert line["created_at"].endswith("Z")
@@ -229,9 +236,9 @@ def test_filters_by_merchant_and_time_keep_keyset_order(seeded, tmp_path, clock,
     export.export_payments(seeded, f, out)
     got = read_csv(out)
     assert got and [r["id"] for r in got] == [r.id for r in expected(seeded, f)]
-    assert [int(r["amount_minor"]) for r in got] == sorted(
-        (int(r["amount_minor"]) for r in got), reverse=True
-    )
+    # Sorted by amount means each currency's payments together, largest first within it.
+    keys = [(r["currency"], int(r["amount_minor"])) for r in got]
+    assert keys == sorted(keys, reverse=True)
 
 
 # --- command line -------------------------------------------------------------------------
@@ -240,7 +247,7 @@ def test_filters_by_merchant_and_time_keep_keyset_order(seeded, tmp_path, clock,
 def test_cli_exports_the_filtered_payments(db_url, tmp_path, capsys, clock):
     database = open_database(db_url)
     try:
-        from core.migrate import upgrade
+        from core.store.migrate import upgrade
 
         upgrade(database)
         demo.seed(database, payments=800, seed=9, now=clock.now())

@@ -10,13 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from core import demo, export, payments, refunds, webhooks
 from core.cli import main
-from core.db import Database, open_database
+from core.demo import generator as demo
 from core.errors import InputError
-from core.migrate import upgrade
-from core.refunds import RefundFilter
-from core.webhooks import WebhookFilter
+from core.payments import export
+from core.payments import queries as payments
+from core.refunds import queries as rq
+from core.refunds.records import RefundFilter, RefundView
+from core.store.db import Database, open_database
+from core.store.migrate import upgrade
+from core.webhooks import deliveries as webhooks
+from core.webhooks.deliveries import WebhookFilter
 
 WEBHOOK_HEADER = [
     "id",
@@ -79,9 +83,9 @@ def logs(db: Database, f: WebhookFilter) -> list[webhooks.WebhookRow]:
         return webhooks.page(session, f, limit=1_000_000)
 
 
-def refund_rows(db: Database, f: RefundFilter) -> list[refunds.RefundView]:
+def refund_rows(db: Database, f: RefundFilter) -> list[RefundView]:
     with db.read() as session:
-        return refunds.page(session, f, limit=1_000_000)
+        return rq.page(session, f, limit=1_000_000)
 
 
 def cli(argv: list[str]) -> int:

@@ -9,10 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from core import health
 from core.cli import main
-from core.health_light import DEFAULT_THRESHOLDS, ONLINE_WITHIN, light_check
-from core.models import Client, Merchant, Payment, PolicySetting, Refund, TaskRun, WebhookLog
+from core.health import check as health
+from core.health.quick import DEFAULT_THRESHOLDS, ONLINE_WITHIN, light_check
+from core.jobs import runs
+from core.store.models import (
+    Client,
+    GatewayConnection,
+    Merchant,
+    Payment,
+    PolicySetting,
+    Refund,
+    TaskRun,
+    WebhookLog,
+)
 from tests.conftest import modules_loaded_by
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -64,7 +74,7 @@ def set_policy(db, key, value):
 def test_record_task_run_keeps_one_row_per_task_and_copy(db):
     with db.write() as s:
         for i in range(3):
-            health.record_task_run(
+            runs.record_task_run(
                 s,
                 task="heartbeat",
                 client_id="copy-1",
@@ -90,7 +100,7 @@ def test_a_task_is_late_only_when_no_copy_still_plans_to_run_it(db):
     grace = timedelta(seconds=300)
     with db.write() as s:
         # Copy 1 stopped an hour ago; copy 2 runs the task now.
-        health.record_task_run(
+        runs.record_task_run(
             s,
             task="webhook_dispatch",
             client_id="copy-1",
@@ -98,7 +108,7 @@ def test_a_task_is_late_only_when_no_copy_still_plans_to_run_it(db):
             outcome="ok",
             next_run_at=NOW - timedelta(hours=1) + timedelta(seconds=5),
         )
-        health.record_task_run(
+        runs.record_task_run(
             s,
             task="webhook_dispatch",
             client_id="copy-2",
@@ -120,7 +130,7 @@ def test_a_task_is_late_only_when_no_copy_still_plans_to_run_it(db):
 
 def test_a_failed_last_run_is_erroring_with_its_sentence(db):
     with db.write() as s:
-        health.record_task_run(
+        runs.record_task_run(
             s,
             task="refund_processing",
             client_id="copy-1",
@@ -140,7 +150,7 @@ def test_a_failed_last_run_is_erroring_with_its_sentence(db):
 
 def test_an_unknown_outcome_is_refused(db):
     with pytest.raises(ValueError), db.write() as s:
-        health.record_task_run(s, task="x", client_id="c", at=NOW, outcome="fine")
+        runs.record_task_run(s, task="x", client_id="c", at=NOW, outcome="fine")
 
 
 # -- the checks ----------------------------------------------------------------------------------------
@@ -233,7 +243,7 @@ def test_a_disabled_endpoint_is_a_problem_but_a_merchant_without_one_is_not(db):
 
 def test_late_and_failing_tasks_are_problems(db):
     with db.write() as s:
-        health.record_task_run(
+        runs.record_task_run(
             s,
             task="heartbeat",
             client_id="c",
@@ -241,7 +251,7 @@ def test_late_and_failing_tasks_are_problems(db):
             outcome="ok",
             next_run_at=NOW - timedelta(hours=1),
         )
-        health.record_task_run(
+        runs.record_task_run(
             s, task="backup", client_id="c", at=NOW, outcome="error", message="Disk full."
         )
     report = run(db)
@@ -273,6 +283,56 @@ def test_copies_online_are_listed_and_a_minimum_applies_in_shared_mode(db):
         assert report.problems == ("1 copy of Paydesk is online, fewer than 2.",)
     else:
         assert report.healthy  # standalone: the minimum does not apply
+
+
+def add_connection(session, name, *, added_at, last_sync_at=None, outcome=None, error=None):
+    session.add(
+        GatewayConnection(
+            name=name,
+            url="http://127.0.0.1:9/api/v1",
+            api_key="key_test",
+            merchant_id="mer_a",
+            capabilities="{}",
+            added_at=added_at,
+            added_by="root",
+            updated_at=added_at,
+            last_sync_at=last_sync_at,
+            last_sync_outcome=outcome,
+            last_error=error,
+        )
+    )
+
+
+def test_a_gateway_connection_not_synced_for_five_intervals_is_a_problem(db):
+    with db.write() as s:
+        add_merchant(s)
+        # Default interval 30 s: stale from 2 min 30 s without a sync.
+        add_connection(
+            s,
+            "fresh",
+            added_at=NOW - timedelta(days=1),
+            last_sync_at=NOW - timedelta(seconds=149),
+            outcome="ok",
+        )
+        add_connection(
+            s,
+            "stuck",
+            added_at=NOW - timedelta(days=1),
+            last_sync_at=NOW - timedelta(minutes=10),
+            outcome="error",
+            error="The gateway did not answer within 10 seconds.",
+        )
+        add_connection(s, "never", added_at=NOW - timedelta(minutes=3))
+    report = run(db)
+    assert [g.name for g in report.gateways] == ["fresh", "never", "stuck"]
+    assert report.exit_code == 1
+    assert report.problems == (
+        "The gateway connection never has never synced for 3 min, 5 or more sync intervals.",
+        "The gateway connection stuck has not synced for 10 min, 5 or more sync intervals; "
+        "the last sync failed: The gateway did not answer within 10 seconds.",
+    )
+    set_policy(db, "gateway_sync_interval_seconds", 300)  # 25 min before it is stale
+    assert run(db).healthy
 
 
 def test_a_schema_behind_or_ahead_of_the_app_is_a_problem(db):
@@ -334,6 +394,7 @@ def test_command_json_has_every_section(db_url, db, capsys):
         "refunds",
         "disabled_endpoints",
         "copies_online",
+        "gateways",
         "thresholds",
     }
     assert data["status"] == "unhealthy" and data["healthy"] is False
@@ -378,7 +439,14 @@ def test_command_loads_only_its_own_module():
         "from core.cli import build_parser, FAST_COMMANDS, command_name\n"
         "build_parser(FAST_COMMANDS[command_name(['--database', 'x', 'health'])])"
     )
-    unwanted = ("alembic", "keyring", "core.refunds", "core.dbcopy", "apscheduler", "httpx")
+    unwanted = (
+        "alembic",
+        "keyring",
+        "core.refunds.service",
+        "core.store.dbcopy",
+        "apscheduler",
+        "httpx",
+    )
     assert modules_loaded_by(code, unwanted) == []
 
 
@@ -392,7 +460,8 @@ def test_command_exits_1_for_an_empty_postgres_schema(pg_schema_url, capsys):
 
 
 def test_the_quick_path_knows_the_policy_defaults_and_the_online_window():
-    from core import policy, presence
+    from core.access import policy
+    from core.jobs import presence
 
     assert health._default_thresholds() == DEFAULT_THRESHOLDS
     assert set(DEFAULT_THRESHOLDS) <= set(policy.KEYS)
@@ -401,7 +470,10 @@ def test_the_quick_path_knows_the_policy_defaults_and_the_online_window():
 
 def test_command_on_a_current_database_loads_no_sqlalchemy(db_url, db):
     code = f"from core.cli import main\nmain(['--database', {db_url!r}, 'health', '--json'])"
-    assert modules_loaded_by(code, ("sqlalchemy", "alembic", "core.db", "core.models")) == []
+    assert (
+        modules_loaded_by(code, ("sqlalchemy", "alembic", "core.store.db", "core.store.models"))
+        == []
+    )
 
 
 def test_the_quick_path_steps_aside_for_what_it_does_not_read(tmp_path):

@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import dashboard, refunds, webhooks
 from core.errors import InputError
-from core.models import Merchant, Payment, Refund, WebhookAttempt, WebhookLog
-from core.refunds import RefundFilter
-from core.webhooks import WebhookFilter
+from core.overview import dashboard
+from core.refunds import queries as rq
+from core.refunds.records import RefundFilter, RefundView, filter_for_link
+from core.store.models import Merchant, Payment, Refund, WebhookAttempt, WebhookLog
+from core.webhooks import deliveries as webhooks
+from core.webhooks.deliveries import WebhookFilter
 from tests.webhook_receiver import SUPPORT, add_staff
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # 17:30 in Kolkata
@@ -112,12 +114,12 @@ def _board(db, **kw) -> dashboard.Dashboard:
         return dashboard.load(session, **kw)
 
 
-def _all_refunds(db, f: RefundFilter, limit: int = 1000) -> list[refunds.RefundView]:
+def _all_refunds(db, f: RefundFilter, limit: int = 1000) -> list[RefundView]:
     """Every row of ``f``, page by page (``limit`` rows at a time)."""
-    out: list[refunds.RefundView] = []
+    out: list[RefundView] = []
     with db.read() as session:
         while True:
-            rows = refunds.page(session, f, out[-1].cursor() if out else None, limit, now=NOW)
+            rows = rq.page(session, f, out[-1].cursor() if out else None, limit, now=NOW)
             out.extend(rows)
             if len(rows) < limit:
                 return out
@@ -134,7 +136,7 @@ def _all_webhooks(db, f: WebhookFilter, limit: int = 1000) -> list[webhooks.Webh
 
 
 def _refund_ids(db, link: dashboard.RefundLink) -> list[str]:
-    return [r.id for r in _all_refunds(db, refunds.filter_for_link(link))]
+    return [r.id for r in _all_refunds(db, filter_for_link(link))]
 
 
 def _webhook_ids(db, link: dashboard.WebhookLink) -> list[str]:
@@ -342,7 +344,7 @@ def test_every_refund_chart_bar_lists_what_it_counts(db):
     total = 0
     for series in board.refund_amounts.series:
         for point in series.points:
-            rows = _all_refunds(db, refunds.filter_for_link(point.link))
+            rows = _all_refunds(db, filter_for_link(point.link))
             assert point.count == len(rows), (series.key, point.link)
             assert point.amount == sum(r.amount for r in rows)
             assert all(r.currency == "INR" for r in rows)
@@ -387,4 +389,4 @@ def test_refund_filter_pages_by_key_in_both_orders(db):
 )
 def test_bad_refund_filters_are_refused_with_a_sentence(db, f, sentence):
     with db.read() as session, pytest.raises(InputError, match=sentence):
-        refunds.page(session, f)
+        rq.page(session, f)

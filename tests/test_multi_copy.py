@@ -34,15 +34,15 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import func, insert, select
 
-from core import policy, roles
-from core import refunds as rf
+from core.access import policy, roles
 from core.clock import system_clock
 from core.context import Context
-from core.db import Database, open_database
-from core.dispatcher import Dispatcher
 from core.errors import InputError
-from core.migrate import upgrade
-from core.models import (
+from core.refunds.records import RefundView
+from core.refunds.states import COUNTED
+from core.store.db import Database, open_database
+from core.store.migrate import upgrade
+from core.store.models import (
     AuditEvent,
     Merchant,
     Payment,
@@ -52,7 +52,8 @@ from core.models import (
     WebhookAttempt,
     WebhookLog,
 )
-from core.webhook_events import NewEvent, enqueue_many
+from core.webhooks.dispatcher import Dispatcher
+from core.webhooks.events import NewEvent, enqueue_many
 from tests.webhook_receiver import ADMIN, add_log, add_merchant, add_staff
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -506,7 +507,7 @@ def test_four_copies_refunding_the_same_payments_never_over_refund_and_decide_on
 
     with ctx.db.read() as s:
         refunded = dict(s.execute(select(Payment.id, Payment.refunded_amount)).all())
-        stored = [rf.RefundView.of(r) for r in s.scalars(select(Refund))]
+        stored = [RefundView.of(r) for r in s.scalars(select(Refund))]
         decisions = s.execute(
             select(AuditEvent.entity_id, AuditEvent.action, AuditEvent.actor).where(
                 AuditEvent.action.in_(list(DECISIONS))
@@ -515,7 +516,7 @@ def test_four_copies_refunding_the_same_payments_never_over_refund_and_decide_on
 
     # No payment over-refunded; its bookkeeping is the sum of its refunds that count.
     for pid in payment_ids:
-        counted = sum(r.amount for r in stored if r.payment_id == pid and r.status in rf.COUNTED)
+        counted = sum(r.amount for r in stored if r.payment_id == pid and r.status in COUNTED)
         assert counted <= PAYMENT_AMOUNT, pid
         assert refunded[pid] == counted, pid
 

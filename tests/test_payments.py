@@ -1,4 +1,4 @@
-"""Finding payments (core.payments.page) on SQLite and on Postgres: every filter, the search
+"""Finding payments (core.payments.queries.page) on SQLite and on Postgres: every filter, the search
 kinds, both sorts in both directions, and keyset paging that returns every match exactly once.
 
 The expected rows are worked out in Python from the rows the test wrote, so each case compares
@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
-from core import payments
+from core.clock import FrozenClock
 from core.errors import InputError
-from core.models import Merchant, Payment
-from core.payments import PaymentFilter, PaymentRow
+from core.payments import queries as payments
+from core.payments.queries import PaymentFilter, PaymentRow
+from core.store.models import Merchant, Payment
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 STATUSES = ("success", "failed", "pending")
@@ -34,8 +35,10 @@ class Written:
         """The ids ``f`` selects, in its order, worked out in Python."""
         f = f.validated()
         out = [r for r in self.rows if matches(r, f)]
-        key = "amount" if f.sort == "amount" else "created_at"
-        out.sort(key=lambda r: (r[key], r["id"]), reverse=f.descending)
+        if f.sort == "amount":  # each currency's payments together
+            out.sort(key=lambda r: (r["currency"], r["amount"], r["id"]), reverse=f.descending)
+        else:
+            out.sort(key=lambda r: (r["created_at"], r["id"]), reverse=f.descending)
         return [r["id"] for r in out]
 
 
@@ -186,6 +189,27 @@ def test_rows_carry_every_listed_field_as_written(db, written, reader):
     assert isinstance(row.captured, bool) and isinstance(row.amount, int)
 
 
+@pytest.mark.parametrize("descending", [True, False])
+def test_by_amount_the_currencies_come_in_groups_and_the_next_page_goes_on(db, written, descending):
+    f = PaymentFilter(sort="amount", descending=descending)
+    limit = COUNT // 3 - 100  # the first page ends inside the first currency, the second after it
+    with db.driver() as conn:
+        first = payments.page(conn, f, limit=limit)
+    with db.read() as session:
+        second = payments.page(session, f, after=first[-1].cursor("amount"), limit=limit)
+    shown = first + second
+    groups = [
+        c for i, c in enumerate(r.currency for r in shown) if i == 0 or shown[i - 1].currency != c
+    ]
+    assert groups == sorted(set(CURRENCIES), reverse=descending)[:2]  # each currency once
+    for currency in groups:
+        amounts = [r.amount for r in shown if r.currency == currency]
+        assert amounts == sorted(amounts, reverse=descending)
+    assert first[-1].currency == second[0].currency  # the group goes on across the pages
+    assert [r.id for r in shown] == written.expected(f)[: 2 * limit]
+    assert first[-1].cursor("amount") == (first[-1].currency, first[-1].amount, first[-1].id)
+
+
 def test_a_cursor_between_two_payments_of_the_same_time_splits_them_by_id(db, written):
     first, second = sorted(
         (r for r in written.rows if r["created_at"] == NOW - timedelta(minutes=3)),
@@ -229,10 +253,10 @@ def test_a_driver_read_leaves_no_transaction_open_and_the_pool_as_it_was(db, wri
             assert not conn.in_transaction
     # Connections lent for sessions still open transactions and roll them back.
     with pytest.raises(RuntimeError), db.write() as session:
-        session.execute(text("UPDATE payments SET refunded_amount = 1"))
+        session.execute(text("UPDATE payments SET order_id = 'changed'"))
         raise RuntimeError("changed my mind")
     with db.driver() as conn:
-        assert all(r.refunded_amount == 0 for r in payments.page(conn, PaymentFilter()))
+        assert all(r.order_id != "changed" for r in payments.page(conn, PaymentFilter()))
     if db.engine.dialect.name == "postgresql":
         pooled = db.engine.raw_connection()
         try:
@@ -249,3 +273,48 @@ def test_a_failing_driver_read_is_the_same_database_error_as_any_other(db, writt
     # The connection went back to the pool in a usable state.
     with db.driver() as conn:
         assert len(payments.page(conn, PaymentFilter(), limit=3)) == 3
+
+
+@pytest.mark.parametrize("reader", ["session", "driver"])
+def test_refunded_is_what_was_processed_and_requested_money_is_apart(db, reader):
+    from core.context import Context
+    from core.store.models import Refund
+    from tests.test_refunds import add_payment
+
+    ctx = Context(db=db, clock=FrozenClock(), client_id="test")
+    pid = add_payment(ctx, amount=10_000)
+    with db.write() as s:
+        for n, (amount, status) in enumerate(
+            [
+                (2_000, "processed"),
+                (1_500, "pending_approval"),
+                (500, "approved"),
+                (900, "rejected"),
+            ]
+        ):
+            s.add(
+                Refund(
+                    id=f"rfnd_split{n}",
+                    payment_id=pid,
+                    merchant_id=s.get(Payment, pid).merchant_id,
+                    amount=amount,
+                    currency="INR",
+                    kind="partial",
+                    reason="requested_by_customer",
+                    status=status,
+                    requested_by="alice",
+                    version=1,
+                    created_at=ctx.clock.now(),
+                    updated_at=ctx.clock.now(),
+                )
+            )
+    with db.read() if reader == "session" else db.driver() as source:
+        [row] = payments.page(source, PaymentFilter(search=pid))
+    assert (row.refunded_amount, row.pending_refund_amount) == (2_000, 2_000)
+    shown = payments.row_as_json(row)
+    assert (shown["refunded_amount"], shown["pending_refund_amount"]) == (2_000, 2_000)
+    with db.read() as s:
+        [again] = payments.rows_by_id(s, [pid])
+        d = payments.detail(s, pid)
+        assert (d.processed_refunds, d.pending_refunds, d.refundable) == (2_000, 2_000, 6_000)
+    assert again == row

@@ -11,12 +11,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from core import money, policy, roles
-from core import refunds as rf
-from core import refunds_processing as proc
+from core import money
+from core.access import policy, roles
 from core.context import Context
 from core.errors import Conflict, InputError, NotFound, Refused
-from core.models import AuditEvent, Merchant, Payment, Refund, Subscription, WebhookLog
+from core.refunds import processing as proc
+from core.refunds import queries as rq
+from core.refunds import service as rf
+from core.refunds.many import approve_many
+from core.refunds.prorata import pro_rata_quote
+from core.refunds.records import RefundFilter, RefundView
+from core.store.models import AuditEvent, Merchant, Payment, Refund, Subscription, WebhookLog
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # FrozenClock's start
 MERCHANT = "mer_test000000001"
@@ -126,10 +131,10 @@ def count(ctx: Context, model, *where) -> int:
 
 def actions_of(ctx: Context, refund_id: str) -> list[str]:
     with ctx.db.read() as s:
-        return [e.action for e in rf.audit_trail(s, refund_id)]
+        return [e.action for e in rq.audit_trail(s, refund_id)]
 
 
-def request(ctx: Context, payment_id: str, actor: str = "alice", **kw) -> rf.RefundView:
+def request(ctx: Context, payment_id: str, actor: str = "alice", **kw) -> RefundView:
     kw.setdefault("reason", "requested_by_customer")
     return rf.request_refund(ctx, actor, payment_id, **kw)
 
@@ -151,7 +156,7 @@ def test_partial_request_awaits_approval_and_counts_against_the_payment(staffed)
     assert r.id.startswith("rfnd_") and r.merchant_id == MERCHANT and r.created_at == T0
     assert refunded_amount(staffed, pid) == 2_500
     with staffed.db.read() as s:
-        assert rf.refundable(s, pid) == 97_500
+        assert rq.refundable(s, pid) == 97_500
 
 
 def test_full_request_without_amount_refunds_what_remains(staffed):
@@ -171,8 +176,8 @@ def test_parse_helper_reads_what_a_person_typed_in_the_payment_currency(staffed)
     inr = add_payment(staffed, currency="INR")
     jpy = add_payment(staffed, currency="JPY", amount=10_000)
     with staffed.db.read() as s:
-        assert rf.parse_refund_amount(s, inr, "12.50") == 1_250
-        assert rf.parse_refund_amount(s, jpy, "1,200") == 1_200
+        assert rq.parse_refund_amount(s, inr, "12.50") == 1_250
+        assert rq.parse_refund_amount(s, jpy, "1,200") == 1_200
 
 
 # -- bad input: each refused with a sentence, nothing written ----------------------------------
@@ -218,7 +223,7 @@ def test_zero_or_negative_amount_is_refused(staffed, amount):
 def test_zero_or_negative_amount_text_is_refused(staffed, text):
     pid = add_payment(staffed)
     with staffed.db.read() as s, pytest.raises(InputError, match="greater than zero"):
-        rf.parse_refund_amount(s, pid, text)
+        rq.parse_refund_amount(s, pid, text)
 
 
 def test_more_decimals_than_inr_has_is_refused(staffed):
@@ -227,13 +232,13 @@ def test_more_decimals_than_inr_has_is_refused(staffed):
         staffed.db.read() as s,
         pytest.raises(InputError, match="INR amounts have at most 2 decimal"),
     ):
-        rf.parse_refund_amount(s, pid, "12.345")
+        rq.parse_refund_amount(s, pid, "12.345")
 
 
 def test_fractional_yen_is_refused(staffed):
     pid = add_payment(staffed, currency="JPY", amount=10_000)
     with staffed.db.read() as s, pytest.raises(InputError, match="JPY has no minor unit"):
-        rf.parse_refund_amount(s, pid, "1.5")
+        rq.parse_refund_amount(s, pid, "1.5")
 
 
 def test_more_than_refundable_is_refused_with_what_remains(staffed):
@@ -303,9 +308,9 @@ def test_requester_cannot_approve_their_own_refund_even_as_admin(staffed):
     with pytest.raises(Refused, match="You requested refund"):
         rf.reject(staffed, "dave", r.id, "changed my mind")
     with staffed.db.read() as s:
-        assert rf.get(s, r.id).status == "pending_approval"
-        assert rf.why_not(s, "dave", rf.get(s, r.id), "approve").startswith("You requested")
-        assert rf.why_not(s, "bob", rf.get(s, r.id), "approve") is None
+        assert rq.get(s, r.id).status == "pending_approval"
+        assert rf.why_not(s, "dave", rq.get(s, r.id), "approve").startswith("You requested")
+        assert rf.why_not(s, "bob", rq.get(s, r.id), "approve") is None
     assert actions_of(staffed, r.id) == ["refund.request"]
 
 
@@ -320,7 +325,7 @@ def test_support_staff_cannot_approve(staffed):
     ):
         rf.approve(staffed, "erin", r.id)
     with staffed.db.read() as s:
-        assert rf.get(s, r.id).status == "pending_approval"
+        assert rq.get(s, r.id).status == "pending_approval"
 
 
 def test_second_approval_is_refused_with_who_and_when(staffed, clock):
@@ -335,7 +340,7 @@ def test_second_approval_is_refused_with_who_and_when(staffed, clock):
     with pytest.raises(Conflict, match=f"was already approved by bob at {hhmm}"):
         rf.reject(staffed, "carol", r.id, "too late")
     with staffed.db.read() as s:
-        view = rf.get(s, r.id)
+        view = rq.get(s, r.id)
     assert (view.status, view.decided_by, view.version) == ("approved", "bob", 2)
     assert actions_of(staffed, r.id) == ["refund.request", "refund.approve"]
 
@@ -363,7 +368,7 @@ def test_reject_needs_a_note_and_releases_the_amount(staffed):
     )
     assert refunded_amount(staffed, pid) == 0
     with staffed.db.read() as s:
-        trail = rf.audit_trail(s, r.id)
+        trail = rq.audit_trail(s, r.id)
     assert [e.action for e in trail] == ["refund.request", "refund.reject"]
     assert trail[1].details["note"] == "duplicate of an earlier refund"
     assert trail[1].client == "test-client"
@@ -392,8 +397,8 @@ def test_approve_many_reports_each_refund(staffed):
     ok1 = request(staffed, pid, amount=2_000)
     ok2 = request(staffed, pid, amount=3_000)
     with staffed.db.read() as s:
-        assert rf.totals_by_currency(s, [mine.id, ok1.id, ok2.id]) == {"INR": 6_000}
-    results = rf.approve_many(staffed, "bob", [ok1.id, mine.id, "rfnd_nope", ok2.id])
+        assert rq.totals_by_currency(s, [mine.id, ok1.id, ok2.id]) == {"INR": 6_000}
+    results = approve_many(staffed, "bob", [ok1.id, mine.id, "rfnd_nope", ok2.id])
     assert [(x.refund_id, x.ok) for x in results] == [
         (ok1.id, True),
         (mine.id, False),
@@ -456,7 +461,7 @@ def test_below_the_threshold_a_refund_is_approved_at_once_and_the_audit_says_so(
     assert (small.status, small.decided_by, small.decided_at) == ("approved", rf.POLICY_ACTOR, T0)
     assert at_limit.status == "pending_approval"
     with staffed.db.read() as s:
-        trail = rf.audit_trail(s, small.id)
+        trail = rq.audit_trail(s, small.id)
     assert [e.action for e in trail] == ["refund.request"]
     assert (
         trail[0].details["approval"]
@@ -484,7 +489,7 @@ def _subscription_payment(ctx: Context, **kw) -> tuple[str, str]:
 def test_pro_rata_amount_is_the_unused_share_rounded_down(staffed):
     pid, sub = _subscription_payment(staffed)
     with staffed.db.read() as s:
-        q = rf.pro_rata_quote(s, pid, T0)
+        q = pro_rata_quote(s, pid, T0)
     # 2026-01-15 12:00 is 14.5 days into a 30-day period: 1,252,800 s used, 1,339,200 unused.
     # 99,999 × 1,339,200 / 2,592,000 = 51,666.15 → 51,666 paise.
     assert (q.seconds_in_period, q.seconds_used, q.seconds_unused) == (
@@ -497,7 +502,7 @@ def test_pro_rata_amount_is_the_unused_share_rounded_down(staffed):
     r = request(staffed, pid, kind="pro_rata", reason=None)
     assert (r.kind, r.amount, r.reason, r.subscription_id) == ("pro_rata", 51_666, "pro_rata", sub)
     with staffed.db.read() as s:
-        d = rf.detail(s, r.id)
+        d = rq.detail(s, r.id)
     assert d.pro_rata is not None and d.pro_rata.amount == 51_666
     assert d.pro_rata.seconds_unused == 1_339_200
     assert actions_of(staffed, r.id) == ["refund.request"]
@@ -506,7 +511,7 @@ def test_pro_rata_amount_is_the_unused_share_rounded_down(staffed):
 def test_pro_rata_of_a_cancelled_subscription_counts_from_the_cancellation(staffed):
     pid, _ = _subscription_payment(staffed, cancelled_at=datetime(2026, 1, 11, tzinfo=UTC))
     with staffed.db.read() as s:
-        q = rf.pro_rata_quote(s, pid, T0)
+        q = pro_rata_quote(s, pid, T0)
     assert q.seconds_used == 10 * 86_400
     assert q.amount == 99_999 * 20 // 30
 
@@ -516,7 +521,7 @@ def test_pro_rata_outside_the_refund_window_is_refused(staffed):
         staffed, start=datetime(2025, 12, 1, tzinfo=UTC), end=datetime(2026, 3, 1, tzinfo=UTC)
     )
     with staffed.db.read() as s:
-        q = rf.pro_rata_quote(s, pid, T0)
+        q = pro_rata_quote(s, pid, T0)
     assert not q.offered
     assert (
         q.why_not
@@ -543,7 +548,7 @@ def test_pro_rata_is_offered_only_once_per_subscription(staffed):
 def test_pro_rata_of_a_payment_without_subscription_is_not_offered(staffed):
     pid = add_payment(staffed)
     with staffed.db.read() as s:
-        q = rf.pro_rata_quote(s, pid, T0)
+        q = pro_rata_quote(s, pid, T0)
     assert (
         q.why_not == f"Payment {pid} is not a subscription payment, so it has no pro-rata refund."
     )
@@ -566,8 +571,8 @@ def test_stale_pro_rata_request_is_auto_approved_after_the_policy_days(staffed, 
     clock.advance(timedelta(seconds=1))
     assert proc.auto_approve_due(staffed) == 1
     with staffed.db.read() as s:
-        a, o = rf.get(s, pr.id), rf.get(s, other.id)
-        trail = rf.audit_trail(s, pr.id)
+        a, o = rq.get(s, pr.id), rq.get(s, other.id)
+        trail = rq.audit_trail(s, pr.id)
     assert (a.status, a.decided_by) == ("approved", "paydesk-auto")
     assert o.status == "pending_approval"
     assert [(e.action, e.actor) for e in trail][-1] == ("refund.auto_approve", "paydesk-auto")
@@ -593,12 +598,12 @@ def test_processing_marks_approved_refunds_processed_with_one_webhook_each(staff
     clock.advance(5)
     assert proc.process_due(staffed, "worker-1") == 1
     with staffed.db.read() as s:
-        done = rf.get(s, r.id)
+        done = rq.get(s, r.id)
         logs = [
             (log.event, log.status, log.payload)
             for log in s.scalars(select(WebhookLog).where(WebhookLog.entity_id == r.id))
         ]
-        assert rf.get(s, pending.id).status == "pending_approval"
+        assert rq.get(s, pending.id).status == "pending_approval"
     assert (done.status, done.processed_at, done.version) == (
         "processed",
         T0 + timedelta(seconds=5),
@@ -620,7 +625,7 @@ def test_a_refund_that_cannot_be_processed_fails_with_a_sentence_and_can_be_retr
         s.execute(update(Payment).where(Payment.id == pid).values(status="failed"))
     assert proc.process_due(staffed, "w") == 1
     with staffed.db.read() as s:
-        f = rf.get(s, r.id)
+        f = rq.get(s, r.id)
     assert f.status == "failed"
     assert (
         f.failure_reason
@@ -713,21 +718,19 @@ def test_page_filters_and_pages_by_created_at_and_id(staffed, clock):
     rf.approve(staffed, "bob", made[0].id)
     newest_first = [r.id for r in reversed(made)]
     with staffed.db.read() as s:
-        first = rf.page(s, rf.RefundFilter(), limit=3)
-        rest = rf.page(s, rf.RefundFilter(), after=first[-1].cursor(), limit=10)
+        first = rq.page(s, RefundFilter(), limit=3)
+        rest = rq.page(s, RefundFilter(), after=first[-1].cursor(), limit=10)
         assert [r.id for r in first + rest] == newest_first
-        assert [r.id for r in rf.page(s, rf.RefundFilter(status="approved"))] == [made[0].id]
-        assert {r.requested_by for r in rf.page(s, rf.RefundFilter(requested_by="erin"))} == {
-            "erin"
-        }
-        assert {r.payment_id for r in rf.page(s, rf.RefundFilter(search=p1))} == {p1}
-        assert [r.id for r in rf.page(s, rf.RefundFilter(search=made[3].id))] == [made[3].id]
-        old = rf.page(s, rf.RefundFilter(min_age=timedelta(hours=5)), now=clock.now())
+        assert [r.id for r in rq.page(s, RefundFilter(status="approved"))] == [made[0].id]
+        assert {r.requested_by for r in rq.page(s, RefundFilter(requested_by="erin"))} == {"erin"}
+        assert {r.payment_id for r in rq.page(s, RefundFilter(search=p1))} == {p1}
+        assert [r.id for r in rq.page(s, RefundFilter(search=made[3].id))] == [made[3].id]
+        old = rq.page(s, RefundFilter(min_age=timedelta(hours=5)), now=clock.now())
         assert [r.id for r in old] == [made[2].id, made[1].id, made[0].id]  # 5 h or older
-        oldest_first = rf.page(s, rf.RefundFilter(descending=False), limit=2)
+        oldest_first = rq.page(s, RefundFilter(descending=False), limit=2)
         assert [r.id for r in oldest_first] == [made[0].id, made[1].id]
         with pytest.raises(InputError, match="'lost' is not a refund status"):
-            rf.page(s, rf.RefundFilter(status="lost"))
+            rq.page(s, RefundFilter(status="lost"))
 
 
 def test_detail_shows_payment_refundable_siblings_and_audit_trail(staffed, clock):
@@ -737,7 +740,7 @@ def test_detail_shows_payment_refundable_siblings_and_audit_trail(staffed, clock
     b = request(staffed, pid, amount=2_000)
     rf.reject(staffed, "bob", a.id, "no")
     with staffed.db.read() as s:
-        d = rf.detail(s, b.id)
+        d = rq.detail(s, b.id)
     assert d.payment.id == pid and d.payment.merchant_name == "Test Shop"
     assert d.refundable == 8_000
     assert [r.id for r in d.refunds] == [a.id, b.id]
@@ -764,7 +767,7 @@ def test_money_format_used_in_sentences_is_the_one_formatter():
 def test_an_approval_wakes_the_processing_task_without_waiting_for_its_interval(staffed):
     import threading
 
-    from core.scheduler import Scheduler, Task
+    from core.jobs.scheduler import Scheduler, Task
 
     hourly = Task(
         name=proc.PROCESSING_TASK,
@@ -785,4 +788,4 @@ def test_an_approval_wakes_the_processing_task_without_waiting_for_its_interval(
     finally:
         scheduler.stop()
     with staffed.db.read() as s:
-        assert rf.get(s, r.id).status == "processed"
+        assert rq.get(s, r.id).status == "processed"

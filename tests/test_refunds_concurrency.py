@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from core import refunds as rf
-from core import refunds_processing as proc
 from core.context import Context
-from core.db import open_database
 from core.errors import Conflict, Refused
-from core.models import AuditEvent, Payment, Refund, WebhookLog
+from core.refunds import processing as proc
+from core.refunds import queries as rq
+from core.refunds import service as rf
+from core.store.db import open_database
+from core.store.models import AuditEvent, Payment, Refund, WebhookLog
 from tests.test_refunds import MERCHANT, T0, add_merchant, add_payment, add_staff, refunded_amount
 
 
@@ -102,8 +103,8 @@ def test_two_simultaneous_approvals_one_wins_and_the_other_is_told_who(ctx, db_u
     assert isinstance(losses[0], Conflict), repr(losses[0])
     assert losses[0].message.startswith(f"Refund {r.id} was already approved by {winner} at ")
     with ctx.db.read() as s:
-        view = rf.get(s, r.id)
-        trail = rf.audit_trail(s, r.id)
+        view = rq.get(s, r.id)
+        trail = rq.audit_trail(s, r.id)
     assert (view.status, view.decided_by, view.version) == ("approved", winner, 2)
     assert [(e.action, e.actor) for e in trail] == [
         ("refund.request", "alice"),

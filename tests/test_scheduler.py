@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
-import textwrap
 import threading
 from collections.abc import Callable, Iterator
 
@@ -12,13 +10,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from core import scheduler as scheduler_module
 from core.context import Context
-from core.db import Database, open_database
-from core.dburl import DatabaseTarget
 from core.errors import NotFound, PaydeskError
-from core.models import Client
-from core.scheduler import Scheduler, Task, TaskState, all_tasks
+from core.jobs import scheduler as scheduler_module
+from core.jobs.registry import all_tasks
+from core.jobs.scheduler import Scheduler, Task, TaskState
+from core.store.db import Database, open_database
+from core.store.dburl import DatabaseTarget
+from core.store.models import Client
 
 WAIT = 10.0  # generous upper bound for anything that should happen "at once"
 LONG = 3600.0  # an interval that never elapses during a test
@@ -129,7 +128,7 @@ def test_a_failing_task_is_recorded_and_the_scheduler_keeps_running(make_schedul
     healthy = threading.Event()
     s = make_scheduler(Task("boom", "Boom", LONG, boom), counting_task("fine", healthy))
     s.add_listener(on_run)
-    with caplog.at_level(logging.ERROR, logger="core.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="core.jobs.scheduler"):
         s.start()
         assert failed.wait(WAIT)
         assert healthy.wait(WAIT)
@@ -139,15 +138,26 @@ def test_a_failing_task_is_recorded_and_the_scheduler_keeps_running(make_schedul
     assert s.running
     state = failures[-1]
     assert state.last_outcome == "error"
-    assert state.last_message == "ValueError: the ledger is upside down"
+    assert state.last_message == (
+        "Paydesk failed unexpectedly (ValueError: the ledger is upside down); "
+        "the log has the details."
+    )
     assert state.errors == 2 and state.runs == 2
     assert "the ledger is upside down" in caplog.text
     fine = next(st for st in s.states() if st.name == "fine")
     assert fine.last_outcome == "ok" and fine.last_message == "done" and fine.errors == 0
 
 
-def test_a_paydesk_error_is_recorded_as_its_sentence():
-    assert scheduler_module.error_sentence(PaydeskError("The disk is full.")) == "The disk is full."
+def test_a_paydesk_error_is_recorded_as_its_sentence(make_scheduler):
+    def full(_ctx: Context) -> None:
+        raise PaydeskError("The disk is full.")
+
+    on_run, failures, failed = listener_for("full")
+    s = make_scheduler(Task("full", "Full", LONG, full))
+    s.add_listener(on_run)
+    s.start()
+    assert failed.wait(WAIT)
+    assert failures[-1].last_message == "The disk is full."
 
 
 def test_the_error_log_and_state_never_show_the_database_password(tmp_path, clock, caplog):
@@ -384,42 +394,9 @@ def test_registry_has_the_standalone_backup_only_on_sqlite(ctx):
     assert ("backup" in names) == (ctx.mode == "standalone")
 
 
-def test_registry_skips_a_task_module_that_does_not_exist(local_ctx, monkeypatch):
-    monkeypatch.setattr(
-        scheduler_module,
-        "TASK_FACTORIES",
-        (("core.no_such_module_yet", "some_task"), ("core.idempotency", "purge_task")),
-    )
-    assert [t.name for t in all_tasks(local_ctx)] == ["idempotency_purge"]
-
-
-def test_registry_raises_when_a_task_module_imports_something_missing(
-    local_ctx, monkeypatch, tmp_path
-):
-    (tmp_path / "paydesk_broken_tasks.py").write_text(
-        textwrap.dedent(
-            """
-            import paydesk_missing_dependency  # noqa: F401
-
-            def broken_task():
-                raise AssertionError("never reached")
-            """
-        )
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(
-        scheduler_module, "TASK_FACTORIES", (("paydesk_broken_tasks", "broken_task"),)
-    )
-    try:
-        with pytest.raises(ModuleNotFoundError, match="paydesk_missing_dependency"):
-            all_tasks(local_ctx)
-    finally:
-        sys.modules.pop("paydesk_broken_tasks", None)
-
-
 def test_runs_are_recorded_for_health_but_not_on_every_wake(make_scheduler, ctx):
-    from core.health import task_health
-    from core.models import TaskRun
+    from core.health.check import task_health
+    from core.store.models import TaskRun
 
     calls = iter(["first", "second"])
     s = make_scheduler(Task("rec", "Recorded", LONG, lambda _c: next(calls)), ctx=ctx)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from core import signing
 from core.errors import InputError
+from core.webhooks import signing
 
 BODY = b'{"data":{"amount":1250},"event":"payment.captured","id":"msg_1"}'
 

@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
-from core import backup, idempotency, presence
-from core import scheduler as scheduler_module
 from core.cli import main
 from core.context import Context
-from core.db import open_database
 from core.errors import PaydeskError, Refused
-from core.migrate import upgrade
-from core.models import Client, IdempotencyKey, Merchant
-from core.scheduler import Scheduler, Task
+from core.jobs import presence, registry
+from core.jobs.scheduler import Scheduler, Task
+from core.refunds import idempotency
+from core.store import backup
+from core.store.db import open_database
+from core.store.migrate import upgrade
+from core.store.models import Client, IdempotencyKey, Merchant
 
 # -- presence ----------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ def test_worker_once_exits_one_when_a_task_fails(tmp_path, monkeypatch, capsys):
         raise RuntimeError("receiver exploded")
 
     monkeypatch.setattr(
-        scheduler_module,
+        registry,
         "all_tasks",
         lambda ctx: [idempotency.purge_task(), Task("broken", "Broken", 60, broken)],
     )
@@ -271,7 +272,9 @@ def test_worker_once_exits_one_when_a_task_fails(tmp_path, monkeypatch, capsys):
     assert code == 1
     rows = {line.split()[0]: line.split(None, 3) for line in out.splitlines()[1:]}
     assert rows["broken"][1] == "error"
-    assert rows["broken"][3] == "RuntimeError: receiver exploded"
+    assert rows["broken"][3] == (
+        "Paydesk failed unexpectedly (RuntimeError: receiver exploded); the log has the details."
+    )
     assert rows["idempotency_purge"][1:2] == ["ok"]
 
 

@@ -7,12 +7,14 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
-from core import webhooks
 from core.context import Context
 from core.errors import Conflict, InputError, NotFound, Refused
-from core.models import AuditEvent, Merchant, WebhookLog
-from core.webhooks import WebhookFilter
+from core.store.models import AuditEvent, Merchant, WebhookLog
+from core.webhooks import as_json
+from core.webhooks import deliveries as webhooks
+from core.webhooks.deliveries import WebhookFilter
 from tests.webhook_receiver import ADMIN, FINANCE, SUPPORT, add_log, add_merchant, add_staff
 
 URL = "http://127.0.0.1:9/hooks"  # never contacted in these tests
@@ -50,7 +52,7 @@ def get_log(ctx: Context, log_id: str) -> WebhookLog:
 
 def get_merchant(ctx: Context, merchant_id: str = "mer_A") -> Merchant:
     with ctx.db.read() as s:
-        row = s.get(Merchant, merchant_id)
+        row = s.get(Merchant, merchant_id, options=[undefer("*")])  # the secrets too
         s.expunge_all()
         return row
 
@@ -59,7 +61,7 @@ def get_merchant(ctx: Context, merchant_id: str = "mer_A") -> Merchant:
 
 
 def test_retry_of_a_failed_log_makes_it_due_now_audited_and_announced(staffed):
-    from core import notify
+    from core.store import notify
 
     add_merchant(staffed, url=URL)
     log_id = add_log(staffed)
@@ -261,7 +263,7 @@ def test_test_event_by_finance_is_refused(staffed):
 
 
 def test_payload_that_is_not_a_json_object_is_refused_at_enqueue(staffed):
-    from core.webhook_events import enqueue
+    from core.webhooks.events import enqueue
 
     add_merchant(staffed, url=URL)
     with pytest.raises(InputError, match="must be a JSON object"), staffed.db.write() as s:
@@ -351,7 +353,7 @@ def test_reveal_secret_is_admin_only_and_audited(staffed):
 
 
 def test_endpoint_health_counts_the_last_24_hours(staffed):
-    from core.models import WebhookAttempt
+    from core.store.models import WebhookAttempt
 
     add_merchant(staffed, url=URL)
     log_id = add_log(staffed)
@@ -429,9 +431,9 @@ def test_detail_has_the_payload_the_attempts_and_why_retry_is_disabled(staffed):
     assert json.loads(d.payload_pretty)["data"]["payment_id"] == "pay_1"
     assert d.payload_pretty.startswith("{\n")
     assert d.retry_refusal.endswith("there is nothing to retry.")
-    as_json = webhooks.detail_as_json(d)
-    for key in ("id", "merchant_id", "event", "status", "attempts", "response_code"):
-        assert key in as_json
+    shown = as_json.detail_as_json(d)
+    for key in ("id", "merchant_id", "event", "status", "attempts", "response_code", "gateway"):
+        assert key in shown
     with staffed.db.read() as s, pytest.raises(NotFound, match="There is no webhook log msg_x"):
         webhooks.detail(s, "msg_x")
 

@@ -6,11 +6,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.orm import undefer
 
-from core import roles, webhooks
+from core.access import roles
 from core.cli import main
 from core.context import Context
-from core.models import Merchant, WebhookLog
+from core.store.models import Merchant, WebhookLog
+from core.webhooks import deliveries as webhooks
 from tests.webhook_receiver import ADMIN, Receiver, add_log, add_merchant, add_staff
 
 
@@ -42,7 +44,7 @@ def cli(ctx: Context, db_url: str, monkeypatch, capsys):
 
 def merchant(ctx: Context, merchant_id: str = "mer_A") -> Merchant:
     with ctx.db.read() as s:
-        m = s.get(Merchant, merchant_id)
+        m = s.get(Merchant, merchant_id, options=[undefer("*")])
         s.expunge_all()
         return m
 
@@ -169,7 +171,7 @@ def test_list_json_carries_the_documented_fields_and_filters(ctx, cli):
 def test_show_prints_payload_and_attempts(ctx, cli, receiver):
     add_merchant(ctx, url=receiver.url("/status/503"))
     log_id = add_log(ctx)
-    from core.dispatcher import Dispatcher
+    from core.webhooks.dispatcher import Dispatcher
 
     d = Dispatcher(ctx, concurrency=1)
     try:
@@ -269,7 +271,7 @@ def test_bulk_retry_is_audited_with_the_filter(ctx, cli):
     assert cli("webhooks", "retry", "--failed", "--merchant", "mer_A", "--yes")[0] == 0
     from sqlalchemy import select
 
-    from core.models import AuditEvent
+    from core.store.models import AuditEvent
 
     with ctx.db.read() as s:
         details = s.scalar(

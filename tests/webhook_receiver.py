@@ -26,10 +26,11 @@ from urllib.parse import unquote
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from core import roles, webhooks
+from core.access import roles
 from core.context import Context
-from core.models import Merchant
-from core.webhook_events import enqueue
+from core.store.models import Merchant
+from core.webhooks import deliveries as webhooks
+from core.webhooks.events import enqueue
 
 BIG_BODY = 50 * 1024 * 1024
 

@@ -1,36 +1,39 @@
 """The ``paydesk`` command line. Every subcommand calls ``core`` services; none writes SQL.
 
 Errors are one sentence on stderr: exit 2 for bad input or a refused action, 1 for a
-runtime failure. The GUI is opened through a callable handed in by ``desktop.entry`` so
+runtime failure (any database or system error included; ``--verbose`` adds the traceback). The GUI is opened through a callable handed in by ``desktop.entry`` so
 that ``core`` never imports Qt.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from core import __version__
-from core.errors import PaydeskError
+from core.errors import CLI_DETAILS, PaydeskError, exit_code, sentence
 
 # Modules under core.cli that each add their subcommands with ``register(subparsers)``.
 COMMAND_MODULES = (
     "core.cli.db_cmd",
     "core.cli.payments_cmd",
-    "core.cli.staff_cmd",
-    "core.cli.policy_cmd",
+    "core.cli.access_cmd",
     "core.cli.refunds_cmd",
     "core.cli.worker_cmd",
     "core.cli.health_cmd",
-    "core.cli.rollups_cmd",
     "core.cli.webhooks_cmd",
     "core.cli.merchants_cmd",
     "core.cli.demo_cmd",
     "core.cli.export_cmd",
+    "core.cli.gateways_cmd",
+    "core.cli.recon_cmd",
 )
 
 GuiLauncher = Callable[[argparse.Namespace], int]
@@ -106,6 +109,9 @@ def build_parser(only: str | Sequence[str] | None = None) -> Parser:
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiLauncher | None = None) -> int:
+    """Run one command line and return its exit code. Nothing escapes as a traceback: any
+    error is one sentence on stderr (``core.errors.sentence``), with the traceback too only
+    under ``--verbose``; a reader that closes the pipe early (``| head``) ends it quietly."""
     parser = build_parser(modules_for(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -121,10 +127,48 @@ def main(argv: Sequence[str] | None = None, gui: GuiLauncher | None = None) -> i
                 )
                 return 2
             return gui(args)
-        return int(args.func(args) or 0)
-    except PaydeskError as exc:
-        print(f"paydesk: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
     except KeyboardInterrupt:
         print("paydesk: Interrupted.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from core.cli.text import say  # not before it is needed: opening the window skips it
+
+        if args.verbose and not isinstance(exc, PaydeskError):
+            traceback.print_exc()
+        with contextlib.suppress(OSError):
+            say(
+                f"paydesk: {sentence(exc, database=_database_named(args), details=CLI_DETAILS)}",
+                file=sys.stderr,
+            )
+        return exit_code(exc)
+
+
+def _quiet_stdout() -> None:
+    """What Python's documentation recommends for SIGPIPE: point stdout at the null device so
+    the flush at exit does not fail again, and exit without a word."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _database_named(args: argparse.Namespace) -> str | None:
+    """The database the command ran against, for an error sentence (a file path or the URL
+    with its password masked); None when that cannot be told."""
+    try:
+        from core import settings
+        from core.store import dburl
+
+        target = dburl.parse(
+            settings.resolve_database_url(
+                getattr(args, "database", None), demo=getattr(args, "demo", False)
+            )
+        )
+        return str(target.sqlite_path) if target.sqlite_path else target.masked()
+    except Exception:
+        return None

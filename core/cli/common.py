@@ -1,16 +1,32 @@
-"""What the subcommands share: opening the database a command names, printing results."""
+"""What the subcommands share: opening the database a command names, printing results.
+
+Human-readable output goes through ``say`` and ``print_table`` (control characters in text
+people wrote are escaped, see ``core.cli.text``); ``print_json`` is exact."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
 from core import settings
+from core.cli.text import printable, say
 from core.context import Context
-from core.db import open_database
-from core.migrate import check_schema, upgrade
+from core.store.db import open_database
+from core.store.migrate import check_schema, upgrade
+
+__all__ = [
+    "MAX_LIMIT",
+    "database_url",
+    "open_context",
+    "positive_int",
+    "print_json",
+    "print_table",
+    "printable",
+    "say",
+]
 
 
 def database_url(args: argparse.Namespace) -> str:
@@ -33,7 +49,7 @@ def open_context(args: argparse.Namespace, *, migrate: bool = True, pool_size: i
     ctx = Context(db=db)
     if migrate:
         # The first person to open an empty database becomes its admin.
-        from core.roles import ensure_first_admin
+        from core.access.roles import ensure_first_admin
 
         ensure_first_admin(ctx, ctx.default_actor())
     return ctx
@@ -45,8 +61,11 @@ def print_json(data: Any) -> None:
 
 
 def print_table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> None:
-    """A plain aligned table for terminals."""
+    """A plain aligned table for terminals; each cell is one line, its control characters
+    escaped (see ``core.cli.text``)."""
     right = right or set()
+    headers = [printable(h) for h in headers]
+    rows = [[printable(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -62,11 +81,23 @@ def print_table(headers: list[str], rows: list[list[str]], right: set[int] | Non
         print(fmt(row))
 
 
+# The most rows a ``list`` prints (and holds in memory); ``paydesk export`` streams any number.
+MAX_LIMIT = 100_000
+
+
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    """An argparse type: a whole number from 1 to ``MAX_LIMIT`` (every ``--limit``)."""
+    digits = text.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", digits):  # ASCII digits only: no '1_0', no '٣'
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    # Python reads at most 4,300 digits; anything past 18 is far above the limit anyway.
+    too_long = -1 if digits.startswith("-") else MAX_LIMIT + 1
+    value = int(digits) if len(digits) <= 18 else too_long
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
+        raise argparse.ArgumentTypeError(f"{digits[:24]!r} must be greater than zero")
+    if value > MAX_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{digits[:24]}{'…' if len(digits) > 24 else ''} is more than {MAX_LIMIT:,}; "
+            "use `paydesk export` for more rows"
+        )
     return value

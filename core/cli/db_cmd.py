@@ -1,4 +1,5 @@
-"""``paydesk db upgrade`` and ``paydesk db copy``."""
+"""``paydesk db upgrade``, ``paydesk db copy`` and ``paydesk rollups rebuild|compact|check``
+(the dashboard's rollup tables)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import argparse
 import sys
 from typing import TextIO
 
-from core import dbcopy, dburl
-from core.cli.common import database_url, print_table
-from core.db import open_database
+from core.cli.common import database_url, open_context, print_json, print_table, say
 from core.errors import Refused
-from core.migrate import head_revision, upgrade
 from core.money import format_money
+from core.overview import rollups
+from core.store import dbcopy, dburl
+from core.store.db import open_database
+from core.store.migrate import head_revision, upgrade
 
 COPY_HELP = """\
 Copy every table from one database to another, for instance a standalone file into the
@@ -24,10 +26,21 @@ one audit event recording the move.
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
+    register_db(sub)
+    register_rollups(sub)
+
+
+def register_db(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="database schema and moves")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = dbsub.add_parser("upgrade", help="migrate the database to this app's schema")
+    up.add_argument(
+        "--into-existing",
+        action="store_true",
+        help="set Paydesk up in a Postgres schema that already holds another application's "
+        "tables (they get no Paydesk grants)",
+    )
     up.set_defaults(func=run_upgrade)
     cp = dbsub.add_parser(
         "copy",
@@ -49,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run_upgrade(args: argparse.Namespace) -> int:
     db = open_database(database_url(args))
     try:
-        changed = upgrade(db)
+        changed = upgrade(db, into_existing=args.into_existing)
         print(
             f"{db.target.masked()}: migrated to schema {head_revision()}."
             if changed
@@ -123,3 +136,52 @@ class ProgressLine:
         if self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+def register_rollups(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rollups", help="the dashboard's rollup tables")
+    rsub = p.add_subparsers(dest="rollups_command", metavar="ACTION", required=True)
+    rebuild = rsub.add_parser("rebuild", help="recompute the rollups from the raw rows")
+    rebuild.set_defaults(func=run_rollups_rebuild)
+    compact = rsub.add_parser("compact", help="fold the rollups' delta rows (Postgres)")
+    compact.set_defaults(func=run_rollups_compact)
+    chk = rsub.add_parser("check", help="compare the rollups with a full recount (exit 1: drift)")
+    chk.add_argument("--json", action="store_true")
+    chk.set_defaults(func=run_rollups_check)
+
+
+def run_rollups_rebuild(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    try:
+        result = rollups.rebuild(ctx.db)
+    finally:
+        ctx.db.dispose()
+    say(result.sentence())
+    return 0
+
+
+def run_rollups_compact(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    try:
+        removed = rollups.compact(ctx.db)
+    finally:
+        ctx.db.dispose()
+    say(f"Folded the dashboard rollups: {removed:,} rows fewer.")
+    return 0
+
+
+def run_rollups_check(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    try:
+        with ctx.db.read() as session:
+            drift = rollups.drift(session)
+    finally:
+        ctx.db.dispose()
+    if args.json:
+        print_json({"drift": drift, "exact": not any(drift.values())})
+    elif any(drift.values()):
+        parts = ", ".join(f"{n:,} keys in {t}" for t, n in drift.items() if n)
+        say(f"The rollups disagree with a recount: {parts}; run `paydesk rollups rebuild`.")
+    else:
+        say("The rollups match a full recount.")
+    return 1 if any(drift.values()) else 0

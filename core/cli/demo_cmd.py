@@ -6,8 +6,10 @@ import argparse
 import sys
 import time
 
-from core import demo
-from core.cli.common import open_context
+from core.cli.common import open_context, say
+from core.demo import generator as demo
+from core.demo import settlements
+from core.recon import samples
 
 DEFAULT_PAYMENTS = 10_000
 
@@ -25,14 +27,14 @@ demo. Act as one of the demo staff with PAYDESK_ACTOR=asha.menon (admin), rahul.
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="fill an empty database with realistic demo data",
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # Checked by core.demo (the GUI's sentences too), before the database is opened.
+    # Checked by core.demo.generator (the GUI's sentences too), before the database is opened.
     p.add_argument(
         "--payments",
         metavar="N",
@@ -64,12 +66,18 @@ def run(args: argparse.Namespace) -> int:
             now=ctx.clock.now(),
             progress=line.show if line else None,
         )
+        reports = settlements.write_reports(ctx.db, samples.sample_folder(), now=ctx.clock.now())
     finally:
         if line:
             line.clear()
         ctx.db.dispose()
     seconds = time.perf_counter() - started
-    print(f"Seeded {summary.sentence()} into {ctx.db.describe()} in {seconds:.1f} s.")
+    reported = (
+        f"; {len(reports)} sample settlement reports to import are in {reports[0].parent}"
+        if reports
+        else ""
+    )
+    say(f"Seeded {summary.sentence()} into {ctx.db.describe()} in {seconds:.1f} s{reported}.")
     return 0
 
 

@@ -8,14 +8,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from core import export, refunds, webhooks
-from core.cli.common import open_context
+from core.cli import recon_cmd
+from core.cli.common import open_context, say
 from core.cli.payments_cmd import add_filter_arguments, filter_from
 from core.cli.webhooks_cmd import parse_time
 from core.context import Context
+from core.payments import export
+from core.refunds.records import RefundFilter
+from core.refunds.states import KINDS, STATUSES
+from core.webhooks import deliveries as webhooks
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a filtered view to a CSV file")
     esub = p.add_subparsers(dest="export_command", metavar="WHAT", required=True)
     pay = esub.add_parser(
@@ -23,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="payments, newest first",
         description="Write the payments the filters select to a CSV file (amounts in major "
         "units as exact decimals, plus amount_minor). The file appears only when the export "
-        "is complete; it replaces a file of the same name.",
+        "is complete; it replaces a file of the same name (a link: the file it names). A "
+        "folder, a device or a pipe of that name is refused.",
     )
     pay.add_argument("--out", metavar="FILE.csv", required=True, type=Path)
     add_filter_arguments(pay)
@@ -52,13 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "is complete.",
     )
     ref.add_argument("--out", metavar="FILE.csv", required=True, type=Path)
-    ref.add_argument("--status", choices=refunds.STATUSES)
+    ref.add_argument("--status", choices=STATUSES)
     ref.add_argument("--merchant", metavar="ID")
     ref.add_argument("--payment", metavar="ID")
     ref.add_argument("--requested-by", metavar="USER")
-    ref.add_argument("--kind", choices=refunds.KINDS)
+    ref.add_argument("--kind", choices=KINDS)
     ref.add_argument("--search", metavar="Q", help="a refund id or a payment id")
     ref.set_defaults(func=run_refunds)
+    recon_cmd.add_export(esub)
 
 
 def run_payments(args: argparse.Namespace) -> int:
@@ -87,7 +93,7 @@ def run_webhooks(args: argparse.Namespace) -> int:
 
 
 def run_refunds(args: argparse.Namespace) -> int:
-    f = refunds.RefundFilter(
+    f = RefundFilter(
         status=args.status,
         merchant_id=args.merchant,
         payment_id=args.payment,
@@ -119,7 +125,7 @@ def _write(
         if progress:
             sys.stderr.write("\r\x1b[K")
         ctx.db.dispose()
-    print(f"Wrote {rows:,} {noun}{'s' if rows != 1 else ''} to {target}.")
+    say(f"Wrote {rows:,} {noun}{'s' if rows != 1 else ''} to {target}.")
     return 0
 
 

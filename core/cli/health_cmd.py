@@ -13,15 +13,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core import settings
+from core.cli.text import say
 from core.clock import system_clock
-from core.health_light import light_check
-from core.health_report import HealthReport, age_text
+from core.health.quick import light_check
+from core.health.report import HealthReport, age_text
 
 if TYPE_CHECKING:
-    from core.db import Database
+    from core.store.db import Database
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "health", help="check the database, jobs and queues (exit 0 ok, 1 problem, 2 unreachable)"
     )
@@ -44,9 +45,9 @@ def run_health(args: argparse.Namespace) -> int:
 
 
 def _full_check(url: str, now: datetime) -> HealthReport:
-    from core import dburl
     from core.errors import DatabaseUnavailable
-    from core.health import check, unreachable
+    from core.health.check import check, unreachable
+    from core.store import dburl
 
     target = dburl.parse(url)
     mode = "standalone" if target.is_sqlite else "shared"
@@ -67,8 +68,8 @@ def _full_check(url: str, now: datetime) -> HealthReport:
 def _open(url: str) -> Database:
     """Connect; the keyring is asked only when the server wants a password the URL lacks
     (loading it would cost a fifth of this command's time budget)."""
-    from core.db import open_database
     from core.errors import DatabaseUnavailable
+    from core.store.db import open_database
 
     try:
         return open_database(url, pool_size=1, use_keyring=False)
@@ -89,41 +90,40 @@ def _when(report: HealthReport, at: datetime | None) -> str:
 
 def _print_text(report: HealthReport) -> None:
     headline = {"healthy": "healthy", "unhealthy": "UNHEALTHY", "unreachable": "UNREACHABLE"}
-    print(f"Paydesk health: {headline[report.status]} ({report.database}, {report.mode})")
+    say(f"Paydesk health: {headline[report.status]} ({report.database}, {report.mode})")
     if report.reachable:
-        print(f"  database   round trip {report.round_trip_ms:.1f} ms")
-        print(
+        say(f"  database   round trip {report.round_trip_ms:.1f} ms")
+        say(
             f"  schema     {report.schema_revision or 'none'} (this Paydesk: {report.app_revision})"
         )
         for t in report.tasks:
             state = "LATE" if t.late else ("ERROR" if t.erroring else "ok")
-            print(
+            say(
                 f"  task       {t.task}: {state}, last run {_when(report, t.last_run_at)}"
                 f" by {t.client_id}, next {_when(report, t.next_run_at)}"
                 + (f" — {t.message}" if t.message else "")
             )
         if not report.tasks:
-            print("  tasks      no copy has recorded a task run yet")
+            say("  tasks      no copy has recorded a task run yet")
         age = report.webhook_backlog_age
-        print(
+        say(
             f"  webhooks   {report.webhook_backlog:,} deliveries due"
             + (f", the oldest for {age_text(age)}" if age is not None else "")
         )
         age = report.refund_oldest_age
-        print(
+        say(
             f"  refunds    {report.refunds_awaiting:,} awaiting approval"
             + (f", the oldest for {age_text(age)}" if age is not None else "")
         )
         for e in report.disabled_endpoints:
-            print(
+            say(
                 f"  endpoint   {e.name} ({e.merchant_id}) disabled: {e.reason or 'no reason given'}"
             )
-        print(
-            f"  copies     {len(report.copies_online)} online"
-            + "".join(
-                f"\n             {c.host} ({c.user}, {c.kind} {c.version}), seen {_when(report, c.last_seen)}"
-                for c in report.copies_online
+        say(f"  copies     {len(report.copies_online)} online")
+        for c in report.copies_online:
+            say(
+                f"             {c.host} ({c.user}, {c.kind} {c.version}),"
+                f" seen {_when(report, c.last_seen)}"
             )
-        )
     for problem in report.problems:
-        print(f"  problem    {problem}")
+        say(f"  problem    {problem}")

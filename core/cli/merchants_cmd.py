@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from core import webhooks
-from core.cli.common import open_context, print_json, print_table
-from core.payments import iso
+from core.cli.common import open_context, print_json, print_table, say
+from core.payments.queries import iso
+from core.webhooks import as_json
+from core.webhooks import deliveries as webhooks
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("merchants", help="merchants and their webhook endpoints")
     msub = p.add_subparsers(dest="merchants_command", metavar="ACTION", required=True)
 
@@ -56,7 +57,7 @@ def run_list(args: argparse.Namespace) -> int:
     finally:
         ctx.db.dispose()
     if args.json:
-        print_json([webhooks.endpoint_as_json(e) for e in eps])
+        print_json([as_json.endpoint_as_json(e) for e in eps])
         return 0
     print_table(
         ["id", "name", "endpoint", "enabled", "failures"],
@@ -87,7 +88,7 @@ def run_show(args: argparse.Namespace) -> int:
     finally:
         ctx.db.dispose()
     if args.json:
-        data = webhooks.endpoint_as_json(e)
+        data = as_json.endpoint_as_json(e)
         data["attempts_24h"] = health.attempts
         data["successes_24h"] = health.successes
         data["success_rate_24h"] = health.success_rate
@@ -96,27 +97,27 @@ def run_show(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     rate = "no attempts" if health.success_rate is None else f"{health.success_rate:.0%}"
-    print(f"{e.name} ({e.merchant_id})")
-    print(f"endpoint     {e.webhook_url or 'none'}")
-    print(f"secret       {secret or e.secret_masked or 'none'}")
+    say(f"{e.name} ({e.merchant_id})")
+    say(f"endpoint     {e.webhook_url or 'none'}")
+    say(f"secret       {secret or e.secret_masked or 'none'}")
     if e.secret_rotated_at:
-        print(f"rotated      {iso(e.secret_rotated_at)}")
+        say(f"rotated      {iso(e.secret_rotated_at)}")
     state = "enabled" if e.webhook_enabled else f"disabled: {e.disabled_reason or ''}".rstrip(": ")
-    print(f"state        {state}")
-    print(f"last 24 h    {health.attempts} attempts, {rate} succeeded")
-    print(f"failures     {e.consecutive_failures} in a row")
+    say(f"state        {state}")
+    say(f"last 24 h    {health.attempts} attempts, {rate} succeeded")
+    say(f"failures     {e.consecutive_failures} in a row")
     if e.failing_since:
-        print(f"failing for  since {iso(e.failing_since)}")
+        say(f"failing for  since {iso(e.failing_since)}")
     if e.last_success_at:
-        print(f"last success {iso(e.last_success_at)}")
+        say(f"last success {iso(e.last_success_at)}")
     return 0
 
 
 def _print_endpoint(args: argparse.Namespace, e: webhooks.Endpoint, sentence: str) -> None:
     if args.json:
-        print_json(webhooks.endpoint_as_json(e))
+        print_json(as_json.endpoint_as_json(e))
     else:
-        print(sentence)
+        say(sentence)
 
 
 def run_set(args: argparse.Namespace) -> int:

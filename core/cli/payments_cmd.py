@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from core import payments
 from core.cli.common import open_context, positive_int, print_json, print_table
 from core.money import format_money
+from core.payments import queries as payments
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("payments", help="find payments")
     psub = p.add_subparsers(dest="payments_command", metavar="ACTION", required=True)
     ls = psub.add_parser("list", help="list payments, newest first")
@@ -54,7 +54,17 @@ def run_list(args: argparse.Namespace) -> int:
         print_json([payments.row_as_json(r) for r in rows])
         return 0
     print_table(
-        ["created", "id", "merchant", "order", "method", "amount", "status", "refunded"],
+        [
+            "created",
+            "id",
+            "merchant",
+            "order",
+            "method",
+            "amount",
+            "status",
+            "refunded",
+            "requested",
+        ],
         [
             [
                 r.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -65,9 +75,12 @@ def run_list(args: argparse.Namespace) -> int:
                 format_money(r.amount, r.currency),
                 r.status,
                 format_money(r.refunded_amount, r.currency) if r.refunded_amount else "",
+                format_money(r.pending_refund_amount, r.currency)
+                if r.pending_refund_amount
+                else "",
             ]
             for r in rows
         ],
-        right={5, 7},
+        right={5, 7, 8},
     )
     return 0

@@ -1,4 +1,4 @@
-"""``paydesk refunds request|approve|reject|cancel|retry|list|show``.
+"""``paydesk refunds request|approve|reject|cancel|retry|list|show|link|resend``.
 
 The person acting is ``PAYDESK_ACTOR`` or the OS user in standalone mode, the database login
 in shared mode. Every subcommand takes ``--json``; refusals exit 2 with the service's sentence.
@@ -7,25 +7,29 @@ in shared mode. Every subcommand takes ``--json``; refusals exit 2 with the serv
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from core import refunds
-from core.cli.common import open_context, positive_int, print_json, print_table
+from core.cli.common import open_context, positive_int, print_json, print_table, say
 from core.context import Context
 from core.errors import InputError
+from core.gateway import refund_review
 from core.money import format_money
-from core.payments import iso
+from core.payments.queries import iso
+from core.refunds import queries
+from core.refunds import service as refunds
+from core.refunds.many import decide_many
+from core.refunds.records import DecisionResult, RefundDetail, RefundFilter, RefundView
+from core.refunds.states import KINDS, REASONS, STATUSES
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("refunds", help="request, decide and find refunds")
     rsub = p.add_subparsers(dest="refunds_command", metavar="ACTION", required=True)
 
     rq = rsub.add_parser("request", help="request a refund of a payment")
     rq.add_argument("payment_id", metavar="PAYMENT_ID")
     rq.add_argument("--amount", metavar="AMOUNT", help="in the payment's currency, e.g. 12.50")
-    rq.add_argument("--reason", help=f"one of {', '.join(refunds.REASONS)}")
+    rq.add_argument("--reason", help=f"one of {', '.join(REASONS)}")
     rq.add_argument("--note", metavar="TEXT")
     rq.add_argument("--idempotency-key", metavar="KEY", help="the same key never refunds twice")
     kind = rq.add_mutually_exclusive_group()
@@ -34,39 +38,64 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rq.add_argument("--json", action="store_true")
     rq.set_defaults(func=run_request)
 
-    ap = rsub.add_parser("approve", help="approve pending refunds (finance, admin)")
-    ap.add_argument("refund_ids", metavar="ID", nargs="+")
-    ap.add_argument("--json", action="store_true")
-    ap.set_defaults(func=run_approve)
-
-    rj = rsub.add_parser("reject", help="reject a pending refund with a note (finance, admin)")
-    rj.add_argument("refund_id", metavar="ID")
-    rj.add_argument("--note", metavar="TEXT", help="why (required)")
-    rj.add_argument("--json", action="store_true")
-    rj.set_defaults(func=run_reject)
-
-    cn = rsub.add_parser("cancel", help="withdraw your own pending request")
-    cn.add_argument("refund_id", metavar="ID")
-    cn.add_argument("--json", action="store_true")
-    cn.set_defaults(func=run_cancel)
-
-    rt = rsub.add_parser("retry", help="put a failed refund back to approved (finance, admin)")
-    rt.add_argument("refund_id", metavar="ID")
-    rt.add_argument("--json", action="store_true")
-    rt.set_defaults(func=run_retry)
+    for action, help_text in (
+        ("approve", "approve pending refunds (finance, admin)"),
+        ("reject", "reject pending refunds with a note (finance, admin)"),
+        ("cancel", "withdraw your own pending requests"),
+        ("retry", "put failed refunds back to approved (finance, admin)"),
+    ):
+        cmd = rsub.add_parser(
+            action,
+            help=help_text,
+            description=f"{help_text[0].upper()}{help_text[1:]}. With several ids it is all or "
+            "none: every refund is checked first, and if any cannot be acted on the command "
+            "names each of them and changes nothing; otherwise all change in one transaction.",
+        )
+        cmd.add_argument("refund_ids", metavar="ID", nargs="+")
+        if action == "reject":
+            cmd.add_argument("--note", metavar="TEXT", help="why (required)")
+        cmd.add_argument("--json", action="store_true")
+        cmd.set_defaults(func=run_decision, action=action)
 
     ls = rsub.add_parser("list", help="list refunds, newest first")
-    ls.add_argument("--status", choices=refunds.STATUSES)
+    ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--payment", metavar="ID")
     ls.add_argument("--merchant", metavar="ID")
     ls.add_argument("--requested-by", metavar="USER")
-    ls.add_argument("--kind", choices=refunds.KINDS)
+    ls.add_argument("--kind", choices=KINDS)
     ls.add_argument("--search", metavar="Q", help="a refund id or a payment id")
     ls.add_argument(
         "--limit", type=positive_int, default=100, help="at most this many (default 100)"
     )
+    ls.add_argument(
+        "--needs-check",
+        action="store_true",
+        help="gateway refunds whose answer was lost and that were not found, with the evidence",
+    )
     ls.add_argument("--json", action="store_true", help="print a JSON array")
     ls.set_defaults(func=run_list)
+
+    lk = rsub.add_parser(
+        "link",
+        help="link a Needs-check refund to the gateway's refund (finance, admin)",
+        description="Link a gateway refund whose outcome is unknown to the refund the gateway "
+        "made; the gateway is asked first that it is of the same payment and amount.",
+    )
+    lk.add_argument("refund_id", metavar="REFUND_ID")
+    lk.add_argument("gateway_refund_id", metavar="GATEWAY_REFUND_ID")
+    lk.add_argument("--json", action="store_true")
+    lk.set_defaults(func=run_link)
+
+    rs = rsub.add_parser(
+        "resend",
+        help="send a Needs-check refund to the gateway again (finance, admin)",
+        description="Send a refund in Needs check to its gateway again. Most gateways ignore "
+        "idempotency keys: if the first request did reach the gateway, this makes a second "
+        "refund. Read the evidence (refunds list --needs-check) first.",
+    )
+    rs.add_argument("refund_id", metavar="REFUND_ID")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=run_resend)
 
     sh = rsub.add_parser("show", help="one refund: payment, refunds of it, pro-rata, audit trail")
     sh.add_argument("refund_id", metavar="ID")
@@ -74,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     sh.set_defaults(func=run_show)
 
 
-def _say(r: refunds.RefundView) -> str:
+def _say(r: RefundView) -> str:
     what = f"Refund {r.id} of {r.amount_text} on {r.payment_id}"
     if r.status == "pending_approval":
         return f"{what} is awaiting approval (requested by {r.requested_by})."
@@ -85,11 +114,11 @@ def _say(r: refunds.RefundView) -> str:
     return f"{what} is {r.status.replace('_', ' ')}."
 
 
-def _emit(args: argparse.Namespace, r: refunds.RefundView) -> None:
+def _emit(args: argparse.Namespace, r: RefundView) -> None:
     if args.json:
         print_json(r.as_json())
     else:
-        print(_say(r))
+        say(_say(r))
 
 
 def _with_context(args: argparse.Namespace, work: Any) -> Any:
@@ -105,11 +134,11 @@ def run_request(args: argparse.Namespace) -> int:
         raise InputError("Say how much: --amount, --full or --pro-rata.")
     kind = "pro_rata" if args.pro_rata else "full" if args.full else None
 
-    def work(ctx: Context, actor: str) -> refunds.RefundView:
+    def work(ctx: Context, actor: str) -> RefundView:
         amount = None
         if args.amount is not None:
             with ctx.db.read() as session:
-                amount = refunds.parse_refund_amount(session, args.payment_id, args.amount)
+                amount = queries.parse_refund_amount(session, args.payment_id, args.amount)
         return refunds.request_refund(
             ctx,
             actor,
@@ -125,50 +154,76 @@ def run_request(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_approve(args: argparse.Namespace) -> int:
-    if len(args.refund_ids) == 1:
-        view = _with_context(
-            args, lambda ctx, actor: refunds.approve(ctx, actor, args.refund_ids[0])
-        )
-        _emit(args, view)
-        return 0
-    results: list[refunds.DecisionResult] = _with_context(
-        args, lambda ctx, actor: refunds.approve_many(ctx, actor, args.refund_ids)
-    )
-    approved = [r.refund for r in results if r.ok and r.refund is not None]
-    if args.json:
-        print_json([r.as_json() for r in approved])
-    else:
-        for r in approved:
-            print(_say(r))
-    for result in results:
-        if not result.ok:
-            print(f"paydesk: {result.message}", file=sys.stderr)
-    return 0 if all(r.ok for r in results) else 2
-
-
-def run_reject(args: argparse.Namespace) -> int:
-    _emit(
+def run_decision(args: argparse.Namespace) -> int:
+    """approve / reject / cancel / retry of one or several refunds: all or none."""
+    results: list[DecisionResult] = _with_context(
         args,
-        _with_context(
-            args, lambda ctx, actor: refunds.reject(ctx, actor, args.refund_id, args.note)
+        lambda ctx, actor: decide_many(
+            ctx, actor, args.action, args.refund_ids, note=getattr(args, "note", None)
         ),
     )
+    views = [r.refund for r in results if r.refund is not None]
+    if len(views) == 1:
+        _emit(args, views[0])
+    elif args.json:
+        print_json([r.as_json() for r in views])
+    else:
+        for r in views:
+            say(_say(r))
     return 0
 
 
-def run_cancel(args: argparse.Namespace) -> int:
-    _emit(args, _with_context(args, lambda ctx, actor: refunds.cancel(ctx, actor, args.refund_id)))
+def run_link(args: argparse.Namespace) -> int:
+    view: RefundView = _with_context(
+        args,
+        lambda ctx, actor: refund_review.link(ctx, actor, args.refund_id, args.gateway_refund_id),
+    )
+    if args.json:
+        print_json(view.as_json())
+    else:
+        say(f"Refund {view.id} is linked to the gateway's refund {args.gateway_refund_id}.")
+        say(_say(view))
     return 0
 
 
-def run_retry(args: argparse.Namespace) -> int:
-    _emit(args, _with_context(args, lambda ctx, actor: refunds.retry(ctx, actor, args.refund_id)))
+def run_resend(args: argparse.Namespace) -> int:
+    view: RefundView = _with_context(
+        args, lambda ctx, actor: refund_review.resend(ctx, actor, args.refund_id)
+    )
+    if args.json:
+        print_json(view.as_json())
+    else:
+        say(
+            f"Refund {view.id} will be sent to the gateway again by the next processing round "
+            "of a copy that holds the connection's secret."
+        )
+    return 0
+
+
+def _run_needs_check(args: argparse.Namespace) -> int:
+    def work(ctx: Context, _actor: str) -> list[refund_review.NeedsCheck]:
+        with ctx.db.read() as session:
+            return refund_review.needs_check(session, limit=args.limit)
+
+    rows = _with_context(args, work)
+    if args.json:
+        print_json([r.as_json() for r in rows])
+        return 0
+    if not rows:
+        say("No refund needs a check.")
+        return 0
+    for r in rows:
+        v = r.refund
+        say(f"{v.id}  {v.payment_id}  {v.amount_text}  gateway {r.gateway}")
+        for line in (r.evidence or "").splitlines():
+            say(f"  {line}")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    f = refunds.RefundFilter(
+    if args.needs_check:
+        return _run_needs_check(args)
+    f = RefundFilter(
         status=args.status,
         merchant_id=args.merchant,
         requested_by=args.requested_by,
@@ -177,9 +232,9 @@ def run_list(args: argparse.Namespace) -> int:
         search=args.search,
     ).validated()
 
-    def work(ctx: Context, _actor: str) -> list[refunds.RefundView]:
+    def work(ctx: Context, _actor: str) -> list[RefundView]:
         with ctx.db.read() as session:
-            return refunds.page(session, f, limit=args.limit)
+            return queries.page(session, f, limit=args.limit)
 
     rows = _with_context(args, work)
     if args.json:
@@ -205,7 +260,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def detail_as_json(d: refunds.RefundDetail) -> dict[str, Any]:
+def detail_as_json(d: RefundDetail) -> dict[str, Any]:
     """``refunds show --json``: the refund, its payment, siblings, pro-rata and audit trail."""
     p = d.payment
     return {
@@ -240,32 +295,46 @@ def detail_as_json(d: refunds.RefundDetail) -> dict[str, Any]:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    def work(ctx: Context, _actor: str) -> refunds.RefundDetail:
+    def work(ctx: Context, _actor: str) -> RefundDetail:
         with ctx.db.read() as session:
-            return refunds.detail(session, args.refund_id)
+            return queries.detail(session, args.refund_id)
 
     d = _with_context(args, work)
     if args.json:
         print_json(detail_as_json(d))
         return 0
     r, p = d.refund, d.payment
-    print(_say(r))
-    print(f"  kind {r.kind}, reason {r.reason}" + (f", note: {r.note}" if r.note else ""))
+    say(_say(r))
+    say(f"  kind {r.kind}, reason {r.reason}" + (f", note: {r.note}" if r.note else ""))
     if r.decision_note:
-        print(f"  decision note: {r.decision_note}")
+        say(f"  decision note: {r.decision_note}")
     if r.failure_reason:
-        print(f"  failed: {r.failure_reason}")
-    print(
+        say(f"  failed: {r.failure_reason}")
+    with_gateway = _with_context(
+        args,
+        lambda ctx, _actor: _gateway_state(ctx, r.id),
+    )
+    if with_gateway.gateway:
+        outcome = with_gateway.outcome.replace("_", " ") if with_gateway.outcome else None
+        say(f"  gateway {with_gateway.gateway}" + (f", outcome {outcome}" if outcome else ""))
+        for line in (with_gateway.evidence or "").splitlines():
+            say(f"    {line}")
+    say(
         f"Payment {p.id} ({p.merchant_name}): {format_money(p.amount, p.currency)} {p.status}, "
         f"{format_money(d.refundable, p.currency)} still refundable."
     )
     if d.pro_rata:
-        print(f"Pro rata: {d.pro_rata.explain()}")
+        say(f"Pro rata: {d.pro_rata.explain()}")
     if len(d.refunds) > 1:
-        print("Refunds of this payment:")
+        say("Refunds of this payment:")
         for s in d.refunds:
-            print(f"  {s.id}  {s.amount_text:>12}  {s.status}  by {s.requested_by}")
-    print("Audit trail:")
+            say(f"  {s.id}  {s.amount_text:>12}  {s.status}  by {s.requested_by}")
+    say("Audit trail:")
     for e in d.audit:
-        print(f"  {e.at.astimezone():%Y-%m-%d %H:%M:%S}  {e.actor:<16} {e.action}")
+        say(f"  {e.at.astimezone():%Y-%m-%d %H:%M:%S}  {e.actor:<16} {e.action}")
     return 0
+
+
+def _gateway_state(ctx: Context, refund_id: str) -> refund_review.NeedsCheck:
+    with ctx.db.read() as session:
+        return refund_review.gateway_state(session, refund_id)

@@ -6,12 +6,13 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from core import webhooks
-from core.cli.common import open_context, positive_int, print_json, print_table
+from core.cli.common import open_context, positive_int, print_json, print_table, say
 from core.errors import InputError, Refused
+from core.webhooks import as_json
+from core.webhooks import deliveries as webhooks
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("webhooks", help="webhook deliveries: find, inspect, retry, test")
     wsub = p.add_subparsers(dest="webhooks_command", metavar="ACTION", required=True)
 
@@ -94,7 +95,7 @@ def run_list(args: argparse.Namespace) -> int:
     finally:
         ctx.db.dispose()
     if args.json:
-        print_json([webhooks.row_as_json(r) for r in rows])
+        print_json([as_json.row_as_json(r) for r in rows])
         return 0
     print_table(
         ["created", "id", "merchant", "event", "status", "attempts", "code", "next retry", "error"],
@@ -125,21 +126,21 @@ def run_show(args: argparse.Namespace) -> int:
     finally:
         ctx.db.dispose()
     if args.json:
-        print_json(webhooks.detail_as_json(d))
+        print_json(as_json.detail_as_json(d))
         return 0
     r = d.row
-    print(f"{r.id}  {r.event}  {r.status}  ({r.attempts} attempt{'s' if r.attempts != 1 else ''})")
-    print(f"merchant   {d.merchant_name} ({r.merchant_id})  {d.webhook_url or 'no endpoint'}")
-    print(f"created    {_when(r.created_at)} UTC")
+    say(f"{r.id}  {r.event}  {r.status}  ({r.attempts} attempt{'s' if r.attempts != 1 else ''})")
+    say(f"merchant   {d.merchant_name} ({r.merchant_id})  {d.webhook_url or 'no endpoint'}")
+    say(f"created    {_when(r.created_at)} UTC")
     if r.status == "pending" and r.next_retry_at:
-        print(f"next try   {_when(r.next_retry_at)} UTC")
+        say(f"next try   {_when(r.next_retry_at)} UTC")
     if d.retry_refusal:
-        print(f"retry      not possible: {d.retry_refusal}")
-    print("payload")
+        say(f"retry      not possible: {d.retry_refusal}")
+    say("payload")
     for line in d.payload_pretty.splitlines():
-        print(f"  {line}")
+        say(f"  {line}")
     if d.attempts:
-        print("attempts")
+        say("attempts")
         print_table(
             ["#", "started", "ms", "outcome", "trigger", "by"],
             [
@@ -169,13 +170,20 @@ def run_retry(args: argparse.Namespace) -> int:
         ctx = open_context(args)
         try:
             ids = webhooks.retry(ctx, ctx.default_actor(), args.ids)
+            with ctx.db.read() as session:
+                rows = webhooks.rows_by_id(session, ids)
         finally:
             ctx.db.dispose()
         if args.json:
             print_json({"retried": ids})
         else:
             for log_id in ids:
-                print(f"{log_id} is due now; a running Paydesk or `paydesk worker` sends it.")
+                if rows[log_id].gateway:
+                    say(
+                        f"{log_id}: {rows[log_id].gateway} delivers it again; the next sync shows how."
+                    )
+                else:
+                    say(f"{log_id} is due now; a running Paydesk or `paydesk worker` sends it.")
         return 0
     f = _filter(args, "failed")
     ctx = open_context(args)
@@ -186,16 +194,16 @@ def run_retry(args: argparse.Namespace) -> int:
             if args.json:
                 print_json({"matching": 0, "retried": 0})
             else:
-                print("No failed deliveries match; nothing was retried.")
+                say("No failed deliveries match; nothing was retried.")
             return 0
         if not args.json:
-            print(f"{count:,} failed deliveries match.")
+            say(f"{count:,} failed deliveries match.")
         if not args.yes:
             if not sys.stdin.isatty():
                 raise Refused("Add --yes to retry them without being asked.")
             answer = input(f"Retry {count:,} deliveries? [y/N] ").strip().lower()
             if answer not in ("y", "yes"):
-                print("Nothing was retried.")
+                say("Nothing was retried.")
                 return 1
         retried = webhooks.bulk_retry(ctx, ctx.default_actor(), f)
     finally:
@@ -203,7 +211,7 @@ def run_retry(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"matching": count, "retried": retried})
     else:
-        print(f"{retried:,} deliveries are due now.")
+        say(f"{retried:,} deliveries are due now.")
     return 0
 
 
@@ -213,7 +221,7 @@ def run_test(args: argparse.Namespace) -> int:
         log_id = webhooks.send_test_event(ctx, ctx.default_actor(), args.merchant)
         outcome = None
         if not args.no_wait:
-            from core.dispatcher import Dispatcher
+            from core.webhooks.dispatcher import Dispatcher
 
             dispatcher = Dispatcher(ctx, concurrency=1)
             try:
@@ -233,9 +241,9 @@ def run_test(args: argparse.Namespace) -> int:
             )
         print_json(result)
     elif outcome is None:
-        print(f"Test event {log_id} is queued; a running Paydesk or `paydesk worker` sends it.")
+        say(f"Test event {log_id} is queued; a running Paydesk or `paydesk worker` sends it.")
     elif outcome.ok:
-        print(f"Test event {log_id} delivered: HTTP {outcome.code} in {outcome.duration_ms} ms.")
+        say(f"Test event {log_id} delivered: HTTP {outcome.code} in {outcome.duration_ms} ms.")
     else:
-        print(f"Test event {log_id} failed: {outcome.error}. It will be retried on schedule.")
+        say(f"Test event {log_id} failed: {outcome.error}. It will be retried on schedule.")
     return 0 if outcome is None or outcome.ok else 1

@@ -9,12 +9,13 @@ import threading
 from types import FrameType
 
 from core.cli.common import open_context, print_table
-from core.scheduler import Scheduler, TaskState
+from core.jobs import registry
+from core.jobs.scheduler import Scheduler, TaskState
 
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run the scheduled tasks without a window")
     p.add_argument(
         "--once", action="store_true", help="run each task once, print the outcomes, exit"
@@ -26,7 +27,7 @@ def run_worker(args: argparse.Namespace) -> int:
     ctx = open_context(args)
     ctx.kind = "worker"
     try:
-        scheduler = Scheduler(ctx)
+        scheduler = Scheduler(ctx, registry.all_tasks(ctx))
         if args.once:
             return _run_once(scheduler)
         return _run_forever(scheduler, ctx.client_id, ctx.db.target.masked())

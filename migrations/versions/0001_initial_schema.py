@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models
+import core.store.models
 
 revision = "0001"
 down_revision = None
@@ -28,7 +28,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
         sa.Column("entity_type", sa.String(length=32), nullable=False),
@@ -49,8 +49,8 @@ def upgrade() -> None:
         sa.Column("user", sa.String(length=100), nullable=False),
         sa.Column("version", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("started_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clients")),
     )
     op.create_table(
@@ -62,21 +62,25 @@ def upgrade() -> None:
         sa.Column("webhook_secret", sa.String(length=200), nullable=True),
         sa.Column("webhook_secret_previous", sa.String(length=200), nullable=True),
         sa.Column(
-            "webhook_secret_rotated_at", core.models.UTCDateTime(timezone=True), nullable=True
+            "webhook_secret_rotated_at", core.store.models.UTCDateTime(timezone=True), nullable=True
         ),
         sa.Column("webhook_enabled", sa.Boolean(), nullable=False),
         sa.Column("webhook_disabled_reason", sa.Text(), nullable=True),
         sa.Column("webhook_consecutive_failures", sa.Integer(), nullable=False),
-        sa.Column("webhook_failing_since", core.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("webhook_last_success_at", core.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "webhook_failing_since", core.store.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "webhook_last_success_at", core.store.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("created_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_merchants")),
     )
     op.create_table(
         "policy",
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("updated_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.String(length=100), nullable=True),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_policy")),
     )
@@ -84,7 +88,7 @@ def upgrade() -> None:
         "staff",
         sa.Column("username", sa.String(length=100), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
-        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("added_by", sa.String(length=100), nullable=True),
         sa.PrimaryKeyConstraint("username", name=op.f("pk_staff")),
     )
@@ -94,8 +98,8 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("response", sa.Text(), nullable=True),
-        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["merchant_id"],
             ["merchants.id"],
@@ -122,8 +126,8 @@ def upgrade() -> None:
         sa.Column("error_code", sa.String(length=64), nullable=True),
         sa.Column("error_description", sa.Text(), nullable=True),
         sa.Column("refunded_amount", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name=op.f("fk_payments_merchant_id_merchants")
         ),
@@ -161,15 +165,15 @@ def upgrade() -> None:
         sa.Column("entity_id", sa.String(length=32), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_attempt_at", core.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("next_retry_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_attempt_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_retry_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("response_code", sa.Integer(), nullable=True),
         sa.Column("response_body", sa.Text(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_expires_at", core.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_expires_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name=op.f("fk_webhook_logs_merchant_id_merchants")
         ),
@@ -188,9 +192,9 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("payment_id", sa.String(length=32), nullable=False),
         sa.Column("merchant_id", sa.String(length=32), nullable=False),
-        sa.Column("period_start", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("period_end", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("cancelled_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("period_start", core.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("period_end", core.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("cancelled_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("refund_window_days", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name=op.f("fk_subscriptions_merchant_id_merchants")
@@ -211,7 +215,7 @@ def upgrade() -> None:
         ),
         sa.Column("webhook_log_id", sa.String(length=32), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
-        sa.Column("started_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("response_code", sa.Integer(), nullable=True),
@@ -245,15 +249,15 @@ def upgrade() -> None:
         sa.Column("subscription_id", sa.String(length=32), nullable=True),
         sa.Column("requested_by", sa.String(length=100), nullable=False),
         sa.Column("decided_by", sa.String(length=100), nullable=True),
-        sa.Column("decided_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decision_note", sa.Text(), nullable=True),
-        sa.Column("processed_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("processed_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_expires_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["merchant_id"], ["merchants.id"], name=op.f("fk_refunds_merchant_id_merchants")
         ),

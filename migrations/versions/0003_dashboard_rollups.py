@@ -12,7 +12,7 @@ writes: the services, the demo's bulk load, another copy, a SQL client.
 - SQLite (writers are serialised): row triggers keep one row per key (update, else insert).
 - Postgres: statement triggers with transition tables append one aggregated delta row per
   key and statement, never updating a shared row, so concurrent writers neither wait on
-  nor deadlock over the rollup; ``core.rollups.compact`` folds the deltas later.
+  nor deadlock over the rollup; ``core.overview.rollups.compact`` folds the deltas later.
 
 Readers always ``SUM`` per key, so both layouts read the same. ``task_runs`` records each
 scheduler task's last run per running copy for ``paydesk health``.
@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import core.models
+import core.store.models
 
 revision = "0003"
 down_revision = "0002"
@@ -225,7 +225,7 @@ def upgrade() -> None:
         # Covering: the dashboard reads ranges of buckets without touching the table.
         op.create_index(f"ix_{table}_bucket", table, ["bucket", "currency", key, "count", "amount"])
     # The dashboard counts deliveries being retried from this small index alone (the
-    # same text as core.models.WEBHOOK_RETRYING: SQLite only uses a partial index for a
+    # same text as core.store.models.WEBHOOK_RETRYING: SQLite only uses a partial index for a
     # query that repeats its condition; on status, so SQLite prefers it to the others).
     op.create_index(
         "ix_webhook_logs_retrying",
@@ -244,11 +244,11 @@ def upgrade() -> None:
         sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=True),
         sa.Column("interval_seconds", sa.Float(), nullable=True),
-        sa.Column("last_run_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_run_at", core.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("message", sa.Text(), nullable=True),
-        sa.Column("next_run_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_run_at", core.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("task", "client_id", name=op.f("pk_task_runs")),
     )
     dialect = op.get_bind().dialect.name

@@ -6,7 +6,7 @@ Create Date: 2026-11-22 05:00:00
 
 Postgres only (nothing happens on SQLite). Creates the cluster-wide NOLOGIN groups
 ``paydesk_support``, ``paydesk_finance`` and ``paydesk_admin`` unless they exist, grants
-them what ``core.pgroles.TABLE_RULES`` says, and adds two row triggers for the rules that
+them what ``core.store.pgroles.TABLE_RULES`` says, and adds two row triggers for the rules that
 grants cannot express (docs/shared-mode.md):
 
 - ``refunds_guard`` (BEFORE INSERT OR UPDATE ON refunds): four eyes for everyone (nobody
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from core import pgroles
+from core.store import pgroles
 
 revision = "0004"
 down_revision = "0003"

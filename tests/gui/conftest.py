@@ -6,7 +6,8 @@ theirs and these never shadow one another."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,10 +16,10 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import insert
 
 from core.context import Context
-from core.models import Merchant, Payment
-from desktop.changes import ChangeBridge
-from desktop.tasks import TaskRunner
-from desktop.views import AppServices
+from core.store.models import Merchant, Payment
+from desktop.shell.changes import ChangeBridge
+from desktop.shell.runner import TaskRunner
+from desktop.shell.views import AppServices
 
 STATUSES = ("success", "failed", "pending")
 METHODS = ("upi", "card", "netbanking", "wallet")
@@ -87,16 +88,27 @@ def seeded_payments(ctx: Context, clock) -> SeededPayments:
     return write_payments(ctx, 600, clock.now())
 
 
-@pytest.fixture
-def view_services(ctx: Context, qtbot) -> Iterator[AppServices]:
-    """Services for a view under test: a runner of its own and change notices every 20 ms."""
+@contextmanager
+def app_services(
+    ctx: Context, *, changes: bool = True, navigate: Callable[..., None] | None = None
+) -> Iterator[AppServices]:
+    """Services for a view under test: a runner of its own and, with ``changes``, change
+    notices every 20 ms. At the end, what finished (and what that started) is handed over
+    while the test's widgets still exist."""
     runner = TaskRunner()
-    bridge = ChangeBridge(interval_ms=20)
-    yield AppServices(ctx=ctx, runner=runner, changes=bridge)
-    bridge.close()
-    # Hand over what finished (and what that started) while this test's widgets exist.
+    bridge = ChangeBridge(interval_ms=20) if changes else None
+    extra = {"navigate": navigate} if navigate is not None else {}
+    yield AppServices(ctx=ctx, runner=runner, changes=bridge, **extra)
+    if bridge is not None:
+        bridge.close()
     for _ in range(50):
         runner.wait(10_000)
         QApplication.processEvents()
         if not runner.in_flight:
             break
+
+
+@pytest.fixture
+def view_services(ctx: Context, qtbot) -> Iterator[AppServices]:
+    with app_services(ctx) as services:
+        yield services

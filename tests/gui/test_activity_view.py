@@ -1,4 +1,4 @@
-"""The audit log: ``core.activity`` keyset pages and filters, and the Activity view that shows
+"""The audit log: ``core.access.activity`` keyset pages and filters, and the Activity view that shows
 them newest first, filtered by actor, action and time, lazy-loaded and live. On both databases."""
 
 from __future__ import annotations
@@ -8,18 +8,16 @@ from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import QDate
-from PySide6.QtWidgets import QApplication
 
-from core import activity, audit
-from core import refunds as rf
-from core.activity import ActivityFilter
+from core.access import activity, audit
+from core.access.activity import ActivityFilter
 from core.context import Context
 from core.errors import InputError
-from core.models import AuditEvent
-from desktop.activity_view import COLUMN, ActivityView
-from desktop.changes import ChangeBridge
-from desktop.tasks import TaskRunner
-from desktop.views import AppServices
+from core.refunds import service as rf
+from core.store.models import AuditEvent
+from desktop.activity.view import COLUMN, ActivityView
+from desktop.shell.views import AppServices
+from tests.gui.conftest import app_services
 from tests.test_refunds import T0, add_payment, add_staff, count, request
 
 pytestmark = pytest.mark.gui
@@ -34,16 +32,8 @@ def staffed(ctx: Context, monkeypatch) -> Context:
 
 @pytest.fixture
 def services(staffed: Context, qtbot) -> Iterator[AppServices]:
-    runner = TaskRunner()
-    bridge = ChangeBridge(interval_ms=20)
-    yield AppServices(ctx=staffed, runner=runner, changes=bridge)
-    bridge.close()
-    # Hand over what finished (and what that started) while this test's widgets exist.
-    for _ in range(50):
-        runner.wait(10_000)
-        QApplication.processEvents()
-        if not runner.in_flight:
-            break
+    with app_services(staffed) as services:
+        yield services
 
 
 def open_view(qtbot, services: AppServices) -> ActivityView:
@@ -72,7 +62,7 @@ def shown(view: ActivityView, column: str) -> list[str]:
     return [view.model.index(r, col).data() for r in range(view.model.rowCount())]
 
 
-# -- core.activity -------------------------------------------------------------------------------
+# -- core.access.activity -------------------------------------------------------------------------------
 
 
 def test_page_is_newest_first_and_keyset_pages_cover_everything_once(staffed):

@@ -13,8 +13,8 @@ from PySide6.QtGui import QImage
 
 from core.clock import FrozenClock
 from core.context import Context
-from core.db import open_database
-from core.migrate import upgrade
+from core.store.db import open_database
+from core.store.migrate import upgrade
 from tests.gui.conftest import write_payments
 
 pytestmark = pytest.mark.gui

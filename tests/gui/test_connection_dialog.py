@@ -15,13 +15,14 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from core import passwords, settings
+from core import settings
 from core.context import Context
-from core.db import open_database
-from core.migrate import upgrade
-from desktop.connection_dialog import NO_KEYRING_NOTE, ConnectionDialog
-from desktop.move_dialog import MoveDialog
-from desktop.tasks import TaskRunner
+from core.store import passwords
+from core.store.db import open_database
+from core.store.migrate import upgrade
+from desktop.connection.dialog import NO_KEYRING_NOTE, ConnectionDialog
+from desktop.connection.move_dialog import MoveDialog
+from desktop.shell.runner import TaskRunner
 from tests.conftest import POSTGRES_URL, require_postgres
 from tests.test_refunds import add_payment, add_staff, request
 
@@ -256,7 +257,7 @@ def test_moving_a_standalone_file_to_postgres_copies_it_and_offers_to_switch(
 
 
 def test_same_database_ignores_passwords_default_ports_and_spelling_of_paths(tmp_path):
-    from desktop.connection_dialog import same_database
+    from desktop.connection.dialog import same_database
 
     assert same_database(
         "postgresql://bob:pw@db.lan/paydesk", "postgresql+psycopg://bob@db.lan:5432/paydesk"

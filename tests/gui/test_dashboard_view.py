@@ -12,16 +12,17 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QToolTip
 
-from core import dashboard, notify
 from core.context import Context
-from core.dashboard import JobsLink, RefundLink, WebhookLink, local_midnight
 from core.errors import InputError
-from core.payments import PaymentFilter
-from desktop.changes import ChangeBridge
-from desktop.dashboard_view import DashboardView
-from desktop.main_window import MainWindow
-from desktop.tasks import TaskRunner
-from desktop.views import AppServices
+from core.overview import dashboard
+from core.overview.dashboard import JobsLink, RefundLink, WebhookLink, local_midnight
+from core.payments.queries import PaymentFilter
+from core.store import notify
+from desktop.overview.view import DashboardView
+from desktop.shell.main_window import MainWindow
+from desktop.shell.runner import TaskRunner
+from desktop.shell.views import AppServices
+from tests.gui.conftest import app_services
 from tests.test_dashboard import (
     KOLKATA,
     KOLKATA_TODAY,
@@ -58,15 +59,8 @@ def navigator() -> Navigator:
 
 @pytest.fixture
 def services(ctx: Context, navigator: Navigator, qtbot) -> Iterator[AppServices]:
-    runner = TaskRunner()
-    bridge = ChangeBridge(interval_ms=20)
-    yield AppServices(ctx=ctx, runner=runner, changes=bridge, navigate=navigator)
-    bridge.close()
-    for _ in range(50):
-        runner.wait(10_000)
-        QApplication.processEvents()
-        if not runner.in_flight:
-            break
+    with app_services(ctx, navigate=navigator) as services:
+        yield services
 
 
 @pytest.fixture
@@ -384,3 +378,39 @@ def test_overview_is_the_first_view_and_a_bar_opens_the_payments_view(qtbot, ctx
     assert shown == {rows[k] for k in expected}
     assert payments_view.status_combo.currentData() == "success"
     window.shutdown()
+
+
+# -- reconciliation ----------------------------------------------------------------------------------
+
+
+def test_the_reconciliation_tile_counts_open_exceptions_and_opens_them(
+    qtbot, services, navigator, tmp_path
+):
+    from core.recon import importer
+    from tests.test_recon import rz_row, write_csv
+    from tests.test_refunds import add_merchant, add_staff
+
+    view = open_view(qtbot, services)
+    tile = view.tiles["recon"]
+    assert tile.value_text == "—"
+    assert tile.line_texts[0] == "No settlement report imported"
+
+    ctx = services.ctx
+    add_staff(ctx)
+    add_merchant(ctx)
+    # Two lines Paydesk has no payment for: settled money nothing explains.
+    path = write_csv(
+        tmp_path / "s.csv",
+        [rz_row("pay_unknown0000001", amount=10_000), rz_row("pay_unknown0000002", amount=2_500)],
+    )
+    importer.import_report(ctx, "bob", path)
+    with qtbot.waitSignal(view.refreshed):
+        view.reload()
+    tile = view.tiles["recon"]
+    assert tile.value_text == "2"
+    # What the bank was credited for them: ₹125.00 less the 2 % fees.
+    assert tile.line_texts == ["2 open exceptions", "Unexplained: +₹122.50"]
+    assert tile.alert
+    with qtbot.waitSignal(view.navigated):
+        click(qtbot, tile, value_point(tile))
+    assert navigator.calls[-1] == ("recon", dashboard.ReconLink(open_only=True))

@@ -1,4 +1,4 @@
-"""The filter bar's choice and date-range buttons (desktop.filter_buttons), driven as a person
+"""The filter bar's choice and date-range buttons (desktop.lists.filter_buttons), driven as a person
 drives them: the mouse opens their lists and popups, the keyboard steps through choices, and
 the Payments view filters by what they say."""
 
@@ -11,7 +11,7 @@ from PySide6.QtCore import QDate, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMenu
 
-from desktop.filter_buttons import ChoiceButton, DateRangeButton
+from desktop.lists.filter_buttons import ChoiceButton, DateRangeButton
 from tests.gui.test_payments_view import open_view
 
 pytestmark = pytest.mark.gui
@@ -187,7 +187,7 @@ def test_space_opens_the_list_from_the_keyboard(qtbot, choice):
 def test_the_drop_down_arrow_is_drawn_in_the_schemes_muted_colour(dark):
     # The style sheet needs the arrow as a file, so its colour is written in it: it must be
     # the colour the scheme's other quiet marks use.
-    from desktop import theme
+    from desktop.shell import theme
 
     svg = theme.arrow_down_path(dark).read_text(encoding="utf-8")
     assert (theme.DARK if dark else theme.LIGHT)["muted"] in svg

@@ -10,13 +10,13 @@ import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import insert
 
-from core import presence
 from core.context import Context
-from core.dashboard import JobsLink
-from core.models import Client, Refund, WebhookLog
-from core.scheduler import Scheduler, Task
-from desktop.jobs_view import COLUMNS, JobsView
-from desktop.views import AppServices
+from core.jobs import presence
+from core.jobs.scheduler import Scheduler, Task
+from core.overview.links import JobsLink
+from core.store.models import Client, Refund, WebhookLog
+from desktop.jobs.view import COLUMNS, JobsView
+from desktop.shell.views import AppServices
 from tests.gui.conftest import SeededPayments
 
 pytestmark = pytest.mark.gui

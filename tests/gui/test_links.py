@@ -12,12 +12,12 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from core.context import Context
-from desktop.dashboard_view import DashboardView
-from desktop.main_window import MainWindow
-from desktop.refunds_view import RefundsView
-from desktop.tasks import TaskRunner
-from desktop.views import AppServices
-from desktop.webhooks_view import WebhooksView
+from desktop.overview.view import DashboardView
+from desktop.refunds.view import RefundsView
+from desktop.shell.main_window import MainWindow
+from desktop.shell.runner import TaskRunner
+from desktop.shell.views import AppServices
+from desktop.webhooks.view import WebhooksView
 from tests.test_dashboard import NOW, merchant, payment, refund, webhook
 from tests.webhook_receiver import ADMIN, add_staff
 

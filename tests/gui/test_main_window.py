@@ -12,14 +12,14 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import text
 
-from core import notify
 from core.context import Context
-from core.db import Database, open_database
-from core.migrate import upgrade
-from core.presence import heartbeat
-from desktop.app import Launcher
-from desktop.main_window import MainWindow
-from desktop.tasks import TaskRunner
+from core.jobs.presence import heartbeat
+from core.store import notify
+from core.store.db import Database, open_database
+from core.store.migrate import upgrade
+from desktop.shell.app import Launcher
+from desktop.shell.main_window import MainWindow
+from desktop.shell.runner import TaskRunner
 from tests.test_refunds import add_payment, add_staff, request
 
 pytestmark = pytest.mark.gui
@@ -204,7 +204,7 @@ def test_first_run_is_when_nothing_names_a_database(monkeypatch):
     from argparse import Namespace
 
     from core import settings
-    from desktop.app import _first_run
+    from desktop.shell.app import _first_run
 
     plain = Namespace(database=None, demo=False)
     assert _first_run(plain)
@@ -263,7 +263,7 @@ def test_saving_the_database_already_open_does_not_reopen_it(qtbot, window, tmp_
 @pytest.fixture
 def held_scheduler(monkeypatch):
     """Scheduler.start waits until the test releases it; the schedulers made are recorded."""
-    from core.scheduler import Scheduler
+    from core.jobs.scheduler import Scheduler
 
     release = threading.Event()
     made: list[Scheduler] = []

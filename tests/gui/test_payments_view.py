@@ -13,14 +13,14 @@ from PySide6.QtCore import QDate, Qt
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QApplication, QFrame, QMenu, QProgressBar, QToolButton
 
-from core import payments
-from core import refunds as rf
-from core.payments import PAGE_SIZE, PaymentFilter
-from desktop import payments_view
-from desktop.payments_model import COLUMN, PaymentsModel
-from desktop.payments_view import FIRST_ROWS, PaymentsView
-from desktop.tasks import ProgressRelay
-from desktop.views import AppServices
+from core.payments import queries as payments
+from core.payments.queries import PAGE_SIZE, PaymentFilter, PaymentRow
+from core.refunds import service as rf
+from desktop.payments import view as payments_view
+from desktop.payments.model import COLUMN, PaymentsModel
+from desktop.payments.view import FIRST_ROWS, PaymentsView
+from desktop.shell.runner import ProgressRelay
+from desktop.shell.views import AppServices
 from tests.gui.conftest import SeededPayments
 from tests.test_refunds import add_staff
 
@@ -446,9 +446,11 @@ def test_partial_refund_from_the_context_menu_shows_in_the_row_and_detail_pane(
         qtbot.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.detail.refunds_title.text() == "REFUNDS (1)", timeout=5000)
     assert "₹12.50" in view.detail.refunds.item(0).text()
-    assert view.detail.value("Refunded") == "₹12.50"
+    # Requested, not processed yet: not refunded, but no longer refundable either.
+    assert view.detail.value("Refunded") == "₹0.00"
+    assert view.detail.value("Requested") == "₹12.50, not processed yet"
     assert view.detail.value("Refundable") == "₹90.50"
-    qtbot.waitUntil(lambda: cell(view, target, "refunded") == "₹12.50", timeout=5000)
+    qtbot.waitUntil(lambda: cell(view, target, "refunded") == "₹12.50 requested", timeout=5000)
     assert view.selected_row().id == target
 
 
@@ -475,9 +477,9 @@ def test_refund_made_elsewhere_updates_only_that_row_in_place(
     monkeypatch.setattr(payments, "rows_by_id", spy)
     with qtbot.waitSignal(view.detailShown, timeout=10_000):
         rf.request_refund(ctx, "alice", target, amount=2_000, reason="duplicate")
-    qtbot.waitUntil(lambda: cell(view, target, "refunded") == "₹20.00", timeout=5000)
+    qtbot.waitUntil(lambda: cell(view, target, "refunded") == "₹20.00 requested", timeout=5000)
     assert asked and set().union(*asked) == {target}
-    assert view.detail.value("Refunded") == "₹20.00"
+    assert view.detail.value("Requested") == "₹20.00, not processed yet"
     assert view.detail.refunds_title.text() == "REFUNDS (1)"
     assert view.selected_row().id == target
     assert view.table.verticalScrollBar().value() == scroll
@@ -500,7 +502,7 @@ def test_changes_to_payments_not_on_screen_read_nothing(
     monkeypatch.setattr(payments, "rows_by_id", spy)
     rf.request_refund(ctx, "alice", off_screen, amount=1_000, reason="duplicate")
     rf.request_refund(ctx, "alice", on_screen, amount=1_000, reason="duplicate")
-    qtbot.waitUntil(lambda: cell(view, on_screen, "refunded") == "₹10.00", timeout=5000)
+    qtbot.waitUntil(lambda: cell(view, on_screen, "refunded") == "₹10.00 requested", timeout=5000)
     assert set().union(*asked) == {on_screen}
 
 
@@ -514,7 +516,7 @@ def test_hidden_view_catches_up_on_changes_when_shown(
     qtbot.waitUntil(lambda: view._deferred is not None, timeout=5000)
     assert cell(view, target, "refunded") == "—"
     view.show()
-    qtbot.waitUntil(lambda: cell(view, target, "refunded") == "₹5.00", timeout=5000)
+    qtbot.waitUntil(lambda: cell(view, target, "refunded") == "₹5.00 requested", timeout=5000)
 
 
 # -- links from other views --------------------------------------------------------------------
@@ -578,7 +580,9 @@ def test_chips_are_built_when_first_needed_and_keep_their_order(
         view.apply_link(PaymentFilter(currency="inr", **hour))
     QApplication.processEvents()
     # The currency chip came second yet stands first, as it reads: "Currency: INR", "Created …".
-    assert view.currency_chip.x() < view.range_chip.x() < view.clear_button.x()
+    # In reading order, line by line (the filters wrap in a narrow window).
+    place = [(w.y(), w.x()) for w in (view.currency_chip, view.range_chip, view.clear_button)]
+    assert place == sorted(place) and len(set(place)) == 3
 
 
 def test_the_banner_and_the_export_progress_are_built_when_first_shown(
@@ -605,9 +609,24 @@ def test_link_with_an_unknown_currency_is_refused_with_a_sentence(
 
 
 def test_link_that_is_not_a_payment_filter_changes_nothing(qtbot, view_services, seeded_payments):
-    from core.dashboard import JobsLink
+    from core.overview.links import JobsLink
 
     view = open_view(qtbot, view_services)
     before = view._query_filter
     view.apply_link(JobsLink(task="heartbeat"))
     assert view._query_filter == before
+
+
+def test_the_refunded_column_names_requested_money_apart_from_what_was_refunded():
+    from desktop.payments.model import format_row
+
+    base = PaymentRow(
+        "pay_x", datetime(2026, 1, 15, tzinfo=UTC), "mer_a", "ord_1", None, None, "card",
+        10_000, "INR", "success", 0, True,
+    )  # fmt: skip
+    column = COLUMN["refunded"]
+    assert format_row(base, {})[column] == "—"
+    assert format_row(base._replace(refunded_amount=2_000), {})[column] == "₹20.00"
+    assert format_row(base._replace(pending_refund_amount=1_500), {})[column] == "₹15.00 requested"
+    both = base._replace(refunded_amount=2_000, pending_refund_amount=1_500)
+    assert format_row(both, {})[column] == "₹20.00 · ₹15.00 requested"

@@ -17,11 +17,11 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy.engine import make_url
 
 from core.context import Context
-from core.db import open_database
-from core.migrate import upgrade
-from desktop.app import Launcher
-from desktop.main_window import MainWindow
-from desktop.tasks import TaskRunner
+from core.store.db import open_database
+from core.store.migrate import upgrade
+from desktop.shell.app import Launcher
+from desktop.shell.main_window import MainWindow
+from desktop.shell.runner import TaskRunner
 from tests.test_refunds import add_payment, add_staff, request
 
 pytestmark = pytest.mark.gui

@@ -8,15 +8,17 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
-from core import refunds as rf
 from core.context import Context
-from core.models import Refund
-from desktop.refund_dialog import RefundDialog, open_refund_dialog
-from desktop.tasks import TaskRunner
-from desktop.views import AppServices
+from core.refunds import queries as rq
+from core.refunds import service as rf
+from core.store.models import Refund
+from desktop.refunds.dialog import RefundDialog, open_refund_dialog
+from desktop.shell.views import AppServices
+from tests.gui.conftest import app_services
 from tests.test_refunds import T0, add_payment, add_staff, add_subscription, count, request
 
 pytestmark = pytest.mark.gui
@@ -32,14 +34,8 @@ def me(ctx: Context, monkeypatch) -> str:
 
 @pytest.fixture
 def services(ctx: Context, me: str, qtbot) -> Iterator[AppServices]:
-    runner = TaskRunner()
-    yield AppServices(ctx=ctx, runner=runner)
-    # Hand over what finished (and what that started) while this test's widgets exist.
-    for _ in range(50):
-        runner.wait(10_000)
-        QApplication.processEvents()
-        if not runner.in_flight:
-            break
+    with app_services(ctx, changes=False) as services:
+        yield services
 
 
 def open_dialog(qtbot, services: AppServices, payment_id: str) -> RefundDialog:
@@ -112,6 +108,49 @@ def test_bad_amounts_get_the_services_sentence(qtbot, ctx, services, text, sente
     assert not dialog.submit_button.isEnabled()
 
 
+@pytest.mark.parametrize(
+    ("text", "sentence"),
+    [
+        (
+            "1,50",
+            "'1,50' is not an amount: a ',' only separates groups of three digits (1,500.00), "
+            "and the decimal point is '.'.",
+        ),
+        ("１２", "'１２' is not an amount: type the digits 0-9."),
+        ("١٢", "'١٢' is not an amount: type the digits 0-9."),
+        ("1e999999999", "'1e999999999' is not an amount."),
+    ],
+)
+def test_what_the_services_refuse_as_an_amount_is_refused_here_and_creates_nothing(
+    qtbot, ctx, services, text, sentence
+):
+    pid = add_payment(ctx, amount=100_000, currency="USD")
+    dialog = open_dialog(qtbot, services, pid)
+    if text.isascii():
+        assert typed(qtbot, dialog, text) == sentence
+    else:
+        # As another keyboard layout types them: key events carrying the character.
+        with qtbot.waitSignal(dialog.previewed, timeout=5000):
+            for ch in text:
+                for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+                    event = QKeyEvent(kind, Qt.Key.Key_unknown, Qt.KeyboardModifier.NoModifier, ch)
+                    QApplication.sendEvent(dialog.amount, event)
+        assert dialog.amount.text() == text
+        assert dialog.validation_text() == sentence
+    assert not dialog.submit_button.isEnabled()
+    # Submitting anyway (Enter before the sentence arrived) is refused with the same sentence.
+    with qtbot.waitSignal(dialog.failed, timeout=5000) as signal:
+        dialog.submit()
+    assert signal.args[0] == sentence
+    assert refunds_of(ctx, pid) == 0
+
+
+def test_a_thousands_separator_in_its_place_is_read(qtbot, ctx, services):
+    pid = add_payment(ctx, amount=500_000, currency="USD")
+    dialog = open_dialog(qtbot, services, pid)
+    assert typed(qtbot, dialog, "1,500.00").startswith("Refunds $1,500.00; $3,500.00 stays")
+
+
 def test_yen_has_no_minor_unit(qtbot, ctx, services):
     pid = add_payment(ctx, amount=10_000, currency="JPY")
     dialog = open_dialog(qtbot, services, pid)
@@ -166,7 +205,7 @@ def test_double_submit_creates_one_refund(qtbot, ctx, services):
     qtbot.waitUntil(lambda: services.runner.in_flight == 0 and len(heard) == 1)
     assert refunds_of(ctx, pid) == 1
     with ctx.db.read() as s:
-        assert rf.refundable(s, pid) == 99_000
+        assert rq.refundable(s, pid) == 99_000
 
 
 def test_retry_after_a_timeout_gets_the_refund_the_first_try_made(qtbot, ctx, services, me):

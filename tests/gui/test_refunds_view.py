@@ -14,17 +14,17 @@ from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
+from PySide6.QtWidgets import QMessageBox, QPushButton
 
-from core import refunds as rf
-from core import refunds_processing as proc
-from core import roles
+from core.access import roles
 from core.context import Context
-from desktop.changes import ChangeBridge
-from desktop.refunds_model import COLUMN
-from desktop.refunds_view import RefundsView
-from desktop.tasks import TaskRunner
-from desktop.views import AppServices
+from core.refunds import processing as proc
+from core.refunds import queries as rq
+from core.refunds import service as rf
+from desktop.refunds.model import COLUMN
+from desktop.refunds.view import RefundsView
+from desktop.shell.views import AppServices
+from tests.gui.conftest import app_services
 from tests.test_refunds import add_payment, add_staff, request
 
 pytestmark = pytest.mark.gui
@@ -43,16 +43,8 @@ def me(ctx: Context, monkeypatch) -> str:
 
 @pytest.fixture
 def services(ctx: Context, me: str, qtbot) -> Iterator[AppServices]:
-    runner = TaskRunner()
-    bridge = ChangeBridge(interval_ms=20)
-    yield AppServices(ctx=ctx, runner=runner, changes=bridge)
-    bridge.close()
-    # Hand over what finished (and what that started) while this test's widgets exist.
-    for _ in range(50):
-        runner.wait(10_000)
-        QApplication.processEvents()
-        if not runner.in_flight:
-            break
+    with app_services(ctx) as services:
+        yield services
 
 
 def open_view(qtbot, services: AppServices) -> RefundsView:
@@ -158,13 +150,13 @@ def test_filters_and_search_narrow_the_queue(qtbot, ctx, services):
 
 def test_the_queue_loads_more_rows_as_the_person_scrolls(qtbot, ctx, services):
     pid = add_payment(ctx, amount=10_000_000)
-    for _ in range(rf.PAGE_SIZE + 30):
+    for _ in range(rq.PAGE_SIZE + 30):
         request(ctx, pid, actor="carol", amount=100)
         ctx.clock.advance(1)
     view = open_view(qtbot, services)
-    assert view.model.rowCount() == rf.PAGE_SIZE and view.model.has_more
+    assert view.model.rowCount() == rq.PAGE_SIZE and view.model.has_more
     view.table.scrollToBottom()
-    qtbot.waitUntil(lambda: view.model.rowCount() == rf.PAGE_SIZE + 30)
+    qtbot.waitUntil(lambda: view.model.rowCount() == rq.PAGE_SIZE + 30)
     assert not view.model.has_more
 
 
@@ -219,7 +211,7 @@ def test_approve_changes_the_status_in_place(qtbot, ctx, services, me):
         f"Refund {theirs[0].id} was already approved by {me}"
     )
     with ctx.db.read() as s:
-        assert rf.get(s, theirs[0].id).decided_by == me
+        assert rq.get(s, theirs[0].id).decided_by == me
 
 
 def test_approve_keyboard_shortcut(qtbot, ctx, services):
@@ -247,7 +239,7 @@ def test_reject_asks_for_a_note_and_refuses_an_empty_one(qtbot, ctx, services):
     qtbot.waitUntil(lambda: status_text(view, theirs.id) == "Rejected")
     assert view.reject_dialog is None
     with ctx.db.read() as s:
-        assert rf.get(s, theirs.id).decision_note == "Customer kept the goods"
+        assert rq.get(s, theirs.id).decision_note == "Customer kept the goods"
 
 
 def test_loser_of_a_concurrent_decision_sees_who_won(qtbot, ctx, services):
@@ -263,7 +255,7 @@ def test_loser_of_a_concurrent_decision_sees_who_won(qtbot, ctx, services):
     qtbot.waitUntil(lambda: view.banner.isVisible() and view.banner_text.text() == expected)
     qtbot.waitUntil(lambda: status_text(view, theirs.id) == "Approved")
     with ctx.db.read() as s:
-        assert rf.get(s, theirs.id).decided_by == "dave"
+        assert rq.get(s, theirs.id).decided_by == "dave"
 
 
 def test_requester_cancels_their_own_request_after_confirming(qtbot, ctx, services, me):
@@ -277,7 +269,7 @@ def test_requester_cancels_their_own_request_after_confirming(qtbot, ctx, servic
     qtbot.mouseClick(message_button(box, "Withdraw request"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: status_text(view, mine.id) == "Cancelled")
     with ctx.db.read() as s:
-        assert rf.refundable(s, pid) == 100_000
+        assert rq.refundable(s, pid) == 100_000
 
 
 def test_retry_puts_a_failed_refund_back_to_approved(qtbot, ctx, services, monkeypatch):
@@ -345,7 +337,7 @@ def test_multi_approve_cancelled_at_the_confirmation_changes_nothing(qtbot, ctx,
     qtbot.mouseClick(message_button(view.confirm_box, "Cancel"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.confirm_box is None)
     with ctx.db.read() as s:
-        assert {r.status for r in rf.get_many(s, [t.id for t in theirs])} == {"pending_approval"}
+        assert {r.status for r in rq.get_many(s, [t.id for t in theirs])} == {"pending_approval"}
 
 
 # -- live updates ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The Payments table paints its rows itself (desktop.row_painter). What a person sees must be
+"""The Payments table paints its rows itself (desktop.lists.row_painter). What a person sees must be
 what Qt's own item painting shows for the same model: the test renders the same rows through a
 plain QTableView with the default delegate (and the status badge delegate) and compares the
 two pictures pixel by pixel, under Paydesk's style sheet in light and dark, with a selected
@@ -6,6 +6,7 @@ row, elided text, a horizontal scroll and a row changed in place."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,12 +14,12 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QTableView
 
-from core.payments import PAGE_SIZE, PaymentRow
-from desktop import theme
-from desktop.payments_model import COLUMN, STATUS_ROLE, PaymentsModel
-from desktop.payments_view import FIRST_ROWS, PaymentsView
-from desktop.status_badge import StatusBadgeDelegate
-from desktop.views import AppServices
+from core.payments.queries import PAGE_SIZE, PaymentRow
+from desktop.lists.status_badge import StatusBadgeDelegate
+from desktop.payments.model import COLUMN, STATUS_ROLE, PaymentsModel
+from desktop.payments.view import FIRST_ROWS, PaymentsView
+from desktop.shell import theme
+from desktop.shell.views import AppServices
 
 pytestmark = pytest.mark.gui
 
@@ -72,6 +73,20 @@ def reference_for(qtbot, view: PaymentsView) -> QTableView:
 def same_state(view: PaymentsView, ref: QTableView) -> None:
     """Size, selection and scroll position of the Payments table, on the reference (a
     selected row opens the detail pane beside the table, which narrows it)."""
+
+    # The pane's detail is read in the pool: once it is in, the table may narrow again (and
+    # its columns give way), so wait until its size and columns stop changing.
+    def layout() -> tuple:
+        table = view.table
+        return table.size(), [table.columnWidth(c) for c in range(view.model.columnCount())]
+
+    for _ in range(100):
+        before = layout()
+        QApplication.processEvents()
+        time.sleep(0.01)
+        QApplication.processEvents()
+        if layout() == before:
+            break
     ref.resize(view.table.size())
     for col in range(view.model.columnCount()):
         ref.setColumnWidth(col, view.table.columnWidth(col))

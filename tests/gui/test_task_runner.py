@@ -8,7 +8,7 @@ import pytest
 import shiboken6
 from PySide6.QtCore import QObject
 
-from desktop.tasks import TaskRunner
+from desktop.shell.runner import TaskRunner
 
 pytestmark = pytest.mark.gui
 

@@ -20,15 +20,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, select
 
-from core import webhooks
 from core.context import Context
-from core.dispatcher import Dispatcher
-from core.models import AuditEvent, WebhookLog
-from desktop.changes import ChangeBridge
-from desktop.tasks import TaskRunner
-from desktop.views import AppServices
-from desktop.webhooks_model import COLUMN
-from desktop.webhooks_view import WebhooksView
+from core.store.models import AuditEvent, WebhookLog
+from core.webhooks import deliveries as webhooks
+from core.webhooks.dispatcher import Dispatcher
+from desktop.shell.views import AppServices
+from desktop.webhooks.model import COLUMN
+from desktop.webhooks.view import WebhooksView
+from tests.gui.conftest import app_services
 from tests.test_webhooks import set_status
 from tests.webhook_receiver import (
     ADMIN,
@@ -67,16 +66,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def services(staffed: Context, me: str, qtbot) -> Iterator[AppServices]:
-    runner = TaskRunner()
-    bridge = ChangeBridge(interval_ms=20)
-    yield AppServices(ctx=staffed, runner=runner, changes=bridge)
-    bridge.close()
-    # Hand over what finished (and what that started) while this test's widgets exist.
-    for _ in range(50):
-        runner.wait(10_000)
-        QApplication.processEvents()
-        if not runner.in_flight:
-            break
+    with app_services(staffed) as services:
+        yield services
 
 
 def open_view(qtbot, services: AppServices) -> WebhooksView:

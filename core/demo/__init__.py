@@ -1,0 +1,1 @@
+"""The demo database: a generator of realistic payments, refunds and deliveries."""

@@ -1,0 +1,1 @@
+"""Health: the full check, the quick check the window polls, and the report they share."""

@@ -1,0 +1,1 @@
+"""Background work: the scheduler with its task registry, and the presence of running copies."""

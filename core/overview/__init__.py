@@ -1,0 +1,1 @@
+"""The Overview: the dashboard's figures and the rollups they read."""

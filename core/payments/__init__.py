@@ -1,0 +1,1 @@
+"""Payments: the list and detail queries, and exports."""

@@ -1,0 +1,1 @@
+"""Refunds: the request/decide/process services, their processing and idempotency."""

@@ -1,0 +1,1 @@
+"""Choosing and moving the database: the connection dialog and the move dialog."""

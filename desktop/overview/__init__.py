@@ -1,0 +1,1 @@
+"""The Overview: its page, tiles and charts."""

@@ -1,0 +1,1 @@
+"""The Payments view: its page, model and detail pane."""

@@ -1,0 +1,1 @@
+"""The Refunds view: its page, model, detail pane and the refund dialog."""

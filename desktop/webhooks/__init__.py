@@ -1,0 +1,1 @@
+"""The Webhooks view: its page, model, detail pane, bulk retry and endpoints dialogs."""
