@@ -4,7 +4,9 @@ below them the copies of Paydesk online and the work each holds under a lease.
 Scheduler listeners fire on scheduler threads; they only emit a signal. The view coalesces
 bursts on a short timer and re-reads ``Scheduler.states()`` (in memory, no database), and
 catches up when it is shown after being hidden. The copies are read in the pool
-(``core.jobs.copies``) every ``PRESENCE_MS`` while the view is visible, and when it is shown.
+(``core.jobs.copies``) every ``PRESENCE_MS`` while the view is visible, and when it is shown;
+so is each gateway connection's reachability and queue status (``desktop.jobs.gateways``),
+under a key of its own so a gateway that does not answer holds up nothing else.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from PySide6.QtWidgets import (
 
 from core import errors
 from core.jobs.copies import CopyRow, copies_online
+from desktop.jobs.gateways import GatewaysSection
+from desktop.jobs.times import duration, every, relative
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
 from desktop.shell.named import named
@@ -50,44 +54,6 @@ PRESENCE_MS = 15_000  # as often as copies beat (core.jobs.presence.HEARTBEAT_IN
 COLUMNS = ("Task", "Every", "Last run", "Duration", "Outcome", "Message", "Next run")
 OUTCOME_COLUMN = 4
 OUTCOME_ROLE = Qt.ItemDataRole.UserRole + 2
-
-
-def every(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:g} s"
-    if seconds < 3600:
-        return f"{seconds / 60:g} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:g} h"
-    return f"{seconds / 86400:g} d"
-
-
-def relative(when: datetime | None, now: datetime) -> str:
-    """``12 s ago`` / ``in 3 min`` / ``—``."""
-    if when is None:
-        return "—"
-    delta = (when - now).total_seconds()
-    ahead = delta > 0
-    span = abs(delta)
-    if span < 1:
-        return "now"
-    if span < 60:
-        text = f"{span:.0f} s"
-    elif span < 3600:
-        text = f"{span // 60:.0f} min"
-    elif span < 86400:
-        text = f"{span // 3600:.0f} h"
-    else:
-        text = f"{span // 86400:.0f} d"
-    return f"in {text}" if ahead else f"{text} ago"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    return f"{seconds:.1f} s"
 
 
 class JobsModel(QAbstractTableModel):
@@ -254,6 +220,7 @@ class JobsView(QWidget):
     loaded = Signal(int)
     refreshed = Signal()
     copiesLoaded = Signal(int)  # after each read of the copies online: how many rows
+    gatewaysLoaded = Signal(int)  # after each read of the gateway connections' status
 
     def __init__(self, services: AppServices, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -356,6 +323,10 @@ class JobsView(QWidget):
                 self.copies_table.setColumnWidth(col, width)
         root.addWidget(self.copies_table, 2)
 
+        self.gateways = GatewaysSection(services, self)
+        self.gateways.loaded.connect(self.gatewaysLoaded)
+        root.addWidget(self.gateways)
+
         self._presence = QTimer(self)
         self._presence.setInterval(PRESENCE_MS)
         self._presence.timeout.connect(self._refresh_copies_if_visible)
@@ -408,11 +379,13 @@ class JobsView(QWidget):
         super().showEvent(event)
         self.refresh()  # catch up on what happened while hidden
         self.refresh_copies()
+        self.gateways.refresh()
 
     # -- copies online -------------------------------------------------------------------------
     def _refresh_copies_if_visible(self) -> None:
         if self.isVisible():
             self.refresh_copies()
+            self.gateways.refresh()
 
     def refresh_copies(self) -> None:
         """Read the copies online and their leases in the pool."""
