@@ -518,7 +518,7 @@ def test_other_copy_notice_over_postgres_wakes_the_dispatcher(staffed, receiver,
         notice = notify.Notice("webhook_logs", (log_id,), "pending", "other-copy")
         with staffed.db.engine.connect() as conn:
             conn.execute(
-                text("SELECT pg_notify(:c, :p)"), {"c": notify.CHANNEL, "p": notice.encode()}
+                text(f"SELECT pg_notify({notify.CHANNEL_OF_SCHEMA}, :p)"), {"p": notice.encode()}
             )
             conn.commit()
         assert receiver.wait_for(1, timeout=10)

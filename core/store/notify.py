@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
+# One channel per schema: two Paydesk installations in schemas of one database (or a test
+# beside another) do not wake each other. The schema's name is appended on the server, so
+# the sender and the listener agree on it without knowing it.
 CHANNEL = "paydesk"
+CHANNEL_OF_SCHEMA = "left('paydesk:' || coalesce(current_schema(), ''), 63)"
 # pg_notify payloads are limited to 8000 bytes; ids are batched under this.
 _MAX_PAYLOAD = 7000
 
@@ -90,7 +94,9 @@ def emit(
     pending.append(notice)
     if session.get_bind().dialect.name == "postgresql":
         for chunk in _chunks(notice):
-            session.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": chunk.encode()})
+            session.execute(
+                text(f"SELECT pg_notify({CHANNEL_OF_SCHEMA}, :p)"), {"p": chunk.encode()}
+            )
 
 
 def _chunks(notice: Notice) -> list[Notice]:
@@ -145,12 +151,15 @@ class Listener:
 
     def _run(self) -> None:
         import psycopg
+        from psycopg import sql
 
         delay = 0.5
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    row = conn.execute(f"SELECT {CHANNEL_OF_SCHEMA}").fetchone()
+                    channel = row[0] if row else CHANNEL
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     self._set_connected(True)
                     delay = 0.5
                     while not self._stop.is_set():

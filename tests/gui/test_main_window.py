@@ -181,7 +181,7 @@ def test_change_bridge_hears_a_change_committed_by_another_copy(qtbot, window, p
             other.write() as session,
         ):
             session.execute(
-                text("SELECT pg_notify(:c, :p)"), {"c": notify.CHANNEL, "p": notice.encode()}
+                text(f"SELECT pg_notify({notify.CHANNEL_OF_SCHEMA}, :p)"), {"p": notice.encode()}
             )
         assert heard.args[2] == ("approved",)
     finally:
