@@ -4,7 +4,9 @@
 (a newer request makes an older answer stale). The view reloads every minute, and when
 ``services.changes`` reports payments, refunds, webhook deliveries or endpoints changing,
 at most once per ``LIVE_COALESCE_MS``; while hidden it only notes that it is stale and
-catches up when shown. Every tile, per-currency line and bar carries the ``link`` of the
+catches up when shown. The Gateways tile (shown where a gateway connection exists) is read
+apart, under ``"dashboard-gateways"``, with a short call to each gateway: one that does not
+answer holds up that tile only. Every tile, per-currency line and bar carries the ``link`` of the
 filtered view behind it; a click hands it to ``desktop.shell.views.open_link``.
 
 What the tiles say (``tile_content``) and what the charts draw (``chart_content``) are made
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.gateway.status import GatewayStatus, gateway_statuses
 from core.overview.board import read_board
 from core.overview.dashboard import Dashboard
 from core.payments.queries import PaymentFilter
@@ -45,8 +48,9 @@ from desktop.overview.chart_content import (
 )
 from desktop.overview.charts import ChartCard
 from desktop.overview.formatting import hour_text
+from desktop.overview.gateway_tile import GATEWAYS_EXPLAIN, gateways_content
 from desktop.overview.tile_content import TILES
-from desktop.overview.tiles import Tile
+from desktop.overview.tiles import Tile, TileContent, TileLine
 from desktop.shell import theme, views
 from desktop.shell.named import named
 from desktop.shell.views import AppServices
@@ -98,6 +102,7 @@ class DashboardView(QWidget):
     loaded = Signal()
     refreshed = Signal()
     navigated = Signal(str, object)
+    gatewaysLoaded = Signal(int)  # after each read of the gateway connections (-1: error)
     message = Signal(str)
 
     def __init__(
@@ -115,6 +120,8 @@ class DashboardView(QWidget):
         self._currency: str | None = None  # None: the one core.overview.dashboard picks
         self._stale = False
         self._columns = 0
+        self.gateway_rows: list[GatewayStatus] = []
+        self._gateways_in_flight = False
 
         self._build()
 
@@ -196,6 +203,9 @@ class DashboardView(QWidget):
             tile = Tile(key, icon, caption, explain, body)
             tile.activated.connect(self.open_link)
             self.tiles[key] = tile
+        self.gateways_tile = Tile("gateways", "database", "Gateways", GATEWAYS_EXPLAIN, body)
+        self.gateways_tile.activated.connect(self.open_link)
+        self.gateways_tile.hide()  # until a read finds a connection
         self.payments_chart = ChartCard("Payment volume", body)
         self.webhooks_chart = ChartCard("Webhook attempts per hour", body)
         self.refunds_chart = ChartCard("Refund amounts", body)
@@ -220,11 +230,13 @@ class DashboardView(QWidget):
         for r in range(self.grid.rowCount()):
             self.grid.setRowStretch(r, 0)
         tiles = list(self.tiles.values())
+        if self.gateway_rows:
+            tiles.append(self.gateways_tile)
         for i, tile in enumerate(tiles):
             # The last tile fills what its row has left, so no row ends in a gap.
             span = columns - i % columns if i == len(tiles) - 1 else 1
             self.grid.addWidget(tile, i // columns, i % columns, 1, span)
-        row = (len(self.tiles) + columns - 1) // columns
+        row = (len(tiles) + columns - 1) // columns
         if columns >= 3:
             for c, card in enumerate(self.charts):
                 self.grid.addWidget(card, row, c)
@@ -266,6 +278,45 @@ class DashboardView(QWidget):
             return read_board(db, now=now, range=rng, currency=cur, tz=tz)
 
         self.runner.submit(work, self._on_board, self._on_error, key="dashboard")
+        self.reload_gateways()
+
+    def reload_gateways(self) -> None:
+        """Read the gateway connections' status apart from the board (network calls with a
+        short timeout); a read still in flight is not doubled by a burst of reloads."""
+        if self._gateways_in_flight:
+            return
+        self._gateways_in_flight = True
+        db = self.services.ctx.db
+        now = self.services.ctx.clock.now()
+        self.runner.submit(
+            lambda: gateway_statuses(db, now=now),
+            lambda rows: self._on_gateways(rows, now),
+            self._on_gateways_error,
+            key="dashboard-gateways",
+            owner=self,
+        )
+
+    def _on_gateways(self, rows: list[GatewayStatus], now: datetime) -> None:
+        self._gateways_in_flight = False
+        was_shown = bool(self.gateway_rows)
+        self.gateway_rows = list(rows)
+        if rows:
+            self.gateways_tile.set_content(gateways_content(rows, now))
+        self.gateways_tile.setVisible(bool(rows))
+        if was_shown != bool(rows):
+            columns, self._columns = self._columns, 0
+            self._arrange(columns or 3)
+        self.gatewaysLoaded.emit(len(rows))
+
+    def _on_gateways_error(self, exc: BaseException) -> None:
+        from core import errors
+
+        self._gateways_in_flight = False
+        if self.gateway_rows:  # keep the last figures, say why they are old
+            self.gateways_tile.set_content(
+                TileContent(value="Not read", lines=(TileLine(errors.sentence(exc)),))
+            )
+        self.gatewaysLoaded.emit(-1)
 
     def _reload_when_visible(self) -> None:
         if self.isVisible():
