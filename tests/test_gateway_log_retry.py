@@ -183,20 +183,31 @@ def test_bulk_retry_forwards_gateway_logs_and_requeues_paydesks_own(ctx, gw) -> 
         for log_id in logs:
             assert s.get(WebhookLog, log_id).status == "failed"  # until the next sync
     [(_actor, _entity, details)] = _audit(ctx, "webhook.bulk_retry")
-    assert details["count"] == 13 and details["forwarded"] == 10
+    assert (details["count"], details["own"], details["gateway"]) == (13, 3, 10)
+    # Each call the gateway accepted is audited as it was asked and answered.
+    forwarded = _audit(ctx, "webhook.retry")
+    assert sorted(e for _a, e, _d in forwarded) == sorted(logs)
+    assert all(d["bulk"] and d["gateway_status"] == "pending" for _a, _e, d in forwarded)
 
 
-def test_bulk_retry_without_the_retry_route_requeues_the_own_and_says_why(ctx) -> None:
+def test_bulk_retry_without_the_retry_route_leaves_them_out_and_says_why_first(ctx) -> None:
     gw = FakeGateway(Variation(retry_route=False))
     try:
         _synced(ctx, gw, failed=2)
         own = _own_failed(ctx, 3)
-        with pytest.raises(GatewayError, match="3 webhook logs were retried; 2 gateway logs"):
-            webhooks.bulk_retry(ctx, SUPPORT, WebhookFilter())
+        with ctx.db.read() as s:
+            plan = webhooks.bulk_plan(s, WebhookFilter(), ctx.clock.now())
+        assert (plan.count, plan.left_out_count) == (3, 2)
+        assert plan.lines() == [
+            "5 failed deliveries match; 3 will be retried, 2 left out:",
+            "2 deliveries left out: The gateway of acme has no retry route "
+            "(POST /webhooks/{id}/retry); it retries its deliveries on its own schedule.",
+        ]
+        assert webhooks.bulk_retry(ctx, SUPPORT, WebhookFilter()) == 3
         assert _retry_posts(gw) == []
         with ctx.db.read() as s:
             assert all(s.get(WebhookLog, i).status == "pending" for i in own)
         [(_actor, _entity, details)] = _audit(ctx, "webhook.bulk_retry")
-        assert (details["forwarded"], details["not_forwarded"]) == (0, 2)
+        assert (details["count"], details["left_out"]) == (3, 2)
     finally:
         gw.close()

@@ -10,6 +10,7 @@ audit event per log the gateway accepted and raises one sentence for any it did 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,10 +59,14 @@ class Forwarded:
     sent: dict[str, str] = field(default_factory=dict)
     errors: dict[str, PaydeskError] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
+    not_sent: list[str] = field(default_factory=list)  # left when a Cancel came
+    cancelled: bool = False
 
     def details(self) -> dict[str, Any]:
         """For the bulk retry's audit event."""
         out: dict[str, Any] = {"forwarded": len(self.sent)}
+        if self.not_sent:
+            out["cancelled_before_sending"] = len(self.not_sent)
         if self.errors:
             out["not_forwarded"] = len(self.errors)
             out["reason"] = str(next(iter(self.errors.values())))
@@ -120,12 +125,74 @@ def targets(session: Session, conditions: Sequence[ColumnElement[bool]]) -> list
     return [Target(r[0], r[1] or "", r[2] or "", r[3]) for r in rows]
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where and how to reach one connection's gateway: read once, before anything is sent,
+    so a keyring that changes meanwhile cannot make half of an action go."""
+
+    url: str
+    key: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Gateway logs sorted before anything is sent: those that can go (with the routes of
+    their connections) and those that cannot, grouped by the sentence saying why."""
+
+    sendable: list[Target]
+    routes: dict[str, Route]
+    refused: dict[str, list[Target]]
+
+    def first_refusal(self) -> str | None:
+        return next(iter(self.refused), None)
+
+
+def check(session: Session, found: Sequence[Target]) -> Checked:
+    """Which of ``found`` this copy can send (route, secret, the gateway's own id) and why
+    the others cannot; reads each connection once and sends nothing."""
+    routes: dict[str, Route] = {}
+    refused: dict[str, list[Target]] = {}
+    why_not: dict[str, str | None] = {}
+    sendable: list[Target] = []
+    for t in found:
+        if t.gateway not in why_not:
+            row = session.get(GatewayConnection, t.gateway)
+            why = connection_refusal(row, t.gateway)
+            secret = secrets.read(t.gateway) if why is None else None
+            if why is None and row is not None and secret:
+                routes[t.gateway] = Route(row.url, row.api_key, secret)
+            else:
+                why = why or f"This copy does not hold the secret of {t.gateway}."
+            why_not[t.gateway] = why
+        why = why_not[t.gateway]
+        if why is None and not t.gateway_log_id:
+            why = f"{t.log_id} carries no id of {t.gateway}'s log; it cannot be retried there."
+        if why is None:
+            sendable.append(t)
+        else:
+            refused.setdefault(why, []).append(t)
+    return Checked(sendable, routes, refused)
+
+
+# (done, total): called from the sending threads after each call.
+Progress = Callable[[int, int], None]
+
+
 def _send(
-    client_factory: ClientFactory, url: str, key: str, secret: str, chunk: list[Target]
-) -> list[tuple[Target, str | PaydeskError]]:
-    out: list[tuple[Target, str | PaydeskError]] = []
-    with client_factory(url, key, secret) as client:
+    client_factory: ClientFactory,
+    route: Route,
+    cancel: threading.Event | None,
+    tick: Callable[[], None],
+    chunk: list[Target],
+) -> list[tuple[Target, str | PaydeskError | None]]:
+    """One worker's share, in order; None for a log not sent because of a Cancel."""
+    out: list[tuple[Target, str | PaydeskError | None]] = []
+    with client_factory(route.url, route.key, route.secret) as client:
         for t in chunk:
+            if cancel is not None and cancel.is_set():
+                out.append((t, None))
+                continue
             try:
                 out.append((t, client.retry_webhook(t.gateway_log_id)))
             except GatewayServerError as exc:
@@ -136,43 +203,93 @@ def _send(
                 )
             except PaydeskError as exc:
                 out.append((t, exc))
+            tick()
     return out
 
 
 def forward(
-    ctx: Context, found: Sequence[Target], *, client_factory: ClientFactory = _default_client
+    ctx: Context,
+    found: Sequence[Target],
+    *,
+    client_factory: ClientFactory = _default_client,
+    checked: Checked | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> Forwarded:
     """Ask each log's gateway to deliver it again: one call per log, ``MAX_PARALLEL`` at once.
-    Logs of a connection that cannot be used (``connection_refusal``) are not sent."""
+    Logs of a connection that cannot be used (``connection_refusal``) are not sent; with
+    ``checked`` (``check``'s answer, read before anything else was done) its routes are used
+    as they were then. ``progress(done, total)`` follows the calls; once ``cancel`` is set no
+    further call starts (those already on the wire finish) and the rest are ``not_sent``."""
     result = Forwarded(targets={t.log_id: t for t in found})
+    if checked is None:
+        with ctx.db.read() as session:
+            checked = check(session, found)
+    wanted = set(result.targets)
+    for why, group in checked.refused.items():
+        for t in group:
+            if t.log_id in wanted:
+                result.errors[t.log_id] = Refused(why)
+    sendable = [t for t in checked.sendable if t.log_id in wanted]
+    total = len(sendable)
+    lock = threading.Lock()
+    done = [0]
+
+    def tick() -> None:
+        with lock:
+            done[0] += 1
+            n = done[0]
+        if progress is not None:
+            progress(n, total)
+
     by_name: dict[str, list[Target]] = {}
-    for t in found:
+    for t in sendable:
         by_name.setdefault(t.gateway, []).append(t)
     for name, group in by_name.items():
-        with ctx.db.read() as session:
-            row = session.get(GatewayConnection, name)
-            why = connection_refusal(row, name)
-            url, key = (row.url, row.api_key) if row is not None else ("", "")
-        secret = secrets.read(name) if why is None else None
-        if why is not None or not secret:
-            for t in group:
-                result.errors[t.log_id] = Refused(
-                    why or f"This copy does not hold the secret of {name}."
-                )
-            continue
-        missing = [t for t in group if not t.gateway_log_id]
-        for t in missing:
-            result.errors[t.log_id] = Refused(f"{t.log_id} carries no id of {name}'s log.")
-        group = [t for t in group if t.gateway_log_id]
+        route = checked.routes[name]
         chunks = [group[i::MAX_PARALLEL] for i in range(MAX_PARALLEL) if group[i::MAX_PARALLEL]]
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
-            for done in pool.map(partial(_send, client_factory, url, key, secret), chunks):
-                for t, outcome in done:
-                    if isinstance(outcome, str):
+            send = partial(_send, client_factory, route, cancel, tick)
+            for answers in pool.map(send, chunks):
+                for t, outcome in answers:
+                    if outcome is None:
+                        result.not_sent.append(t.log_id)
+                    elif isinstance(outcome, str):
                         result.sent[t.log_id] = outcome
                     else:
                         result.errors[t.log_id] = outcome
+    result.cancelled = bool(result.not_sent)
     return result
+
+
+def record(ctx: Context, actor: str, result: Forwarded, *, bulk: bool = False) -> None:
+    """One ``webhook.retry`` audit event for each log the gateway accepted: what was asked
+    and what it answered (``bulk``: as part of a bulk retry)."""
+    if not result.sent:
+        return
+    with ctx.db.write() as session:
+        now = ctx.clock.now()
+        for log_id, status in result.sent.items():
+            t = result.targets[log_id]
+            details: dict[str, Any] = {
+                "previous_status": t.previous_status,
+                "gateway": t.gateway,
+                "gateway_log_id": t.gateway_log_id,
+                "request": f"POST /webhooks/{t.gateway_log_id}/retry",
+                "gateway_status": status,
+            }
+            if bulk:
+                details["bulk"] = True
+            audit.record(
+                session,
+                at=now,
+                actor=actor,
+                action="webhook.retry",
+                entity_type="webhook_log",
+                entity_id=log_id,
+                details=details,
+                client=ctx.client_id,
+            )
 
 
 def forward_audited(
@@ -181,30 +298,11 @@ def forward_audited(
     found: Sequence[Target],
     *,
     client_factory: ClientFactory = _default_client,
+    checked: Checked | None = None,
 ) -> Forwarded:
     """``forward``, then one ``webhook.retry`` audit event for each log the gateway accepted
     (what was asked and what it answered); raises if any was not accepted."""
-    result = forward(ctx, found, client_factory=client_factory)
-    if result.sent:
-        with ctx.db.write() as session:
-            now = ctx.clock.now()
-            for log_id, status in result.sent.items():
-                t = result.targets[log_id]
-                audit.record(
-                    session,
-                    at=now,
-                    actor=actor,
-                    action="webhook.retry",
-                    entity_type="webhook_log",
-                    entity_id=log_id,
-                    details={
-                        "previous_status": t.previous_status,
-                        "gateway": t.gateway,
-                        "gateway_log_id": t.gateway_log_id,
-                        "request": f"POST /webhooks/{t.gateway_log_id}/retry",
-                        "gateway_status": status,
-                    },
-                    client=ctx.client_id,
-                )
+    result = forward(ctx, found, client_factory=client_factory, checked=checked)
+    record(ctx, actor, result)
     result.raise_if_failed()
     return result

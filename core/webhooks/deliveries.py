@@ -16,12 +16,12 @@ attempt timeline), ``endpoints``/``endpoint``, ``endpoint_health``.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
-from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -30,11 +30,24 @@ from core.clock import utc
 from core.context import Context
 from core.errors import Conflict, InputError, NotFound, Refused
 from core.gateway import log_retry
+from core.gateway.errors import GatewayError
 from core.payments.queries import iso
 from core.store import notify
 from core.store.models import WEBHOOK_RETRYING, Merchant, WebhookAttempt, WebhookLog
-from core.webhooks import secrets as merchant_secrets
+from core.webhooks import retry_plan
+from core.webhooks.endpoints import Endpoint as Endpoint
+from core.webhooks.endpoints import EndpointHealth as EndpointHealth
+from core.webhooks.endpoints import _merchant
+from core.webhooks.endpoints import disable_endpoint as disable_endpoint
+from core.webhooks.endpoints import enable_endpoint as enable_endpoint
+from core.webhooks.endpoints import endpoint as endpoint
+from core.webhooks.endpoints import endpoint_health as endpoint_health
+from core.webhooks.endpoints import endpoints as endpoints
+from core.webhooks.endpoints import reveal_secret as reveal_secret
+from core.webhooks.endpoints import set_endpoint as set_endpoint
+from core.webhooks.endpoints import validate_url as validate_url
 from core.webhooks.events import enqueue
+from core.webhooks.retry_plan import BulkOutcome, RetryPlan, plural
 
 if TYPE_CHECKING:
     from core.overview.links import WebhookLink
@@ -45,7 +58,6 @@ ATTEMPT_OUTCOMES = ("success", "failure")
 # What bulk retry may pick up: a delivered log is never sent again by a filter.
 RETRYABLE = ("failed", "pending")
 PAGE_SIZE = 200
-MAX_URL = 2000
 TEST_EVENT = "test.ping"
 # What a test event says (migration 0005's paydesk_enqueue_webhook checks it word for word).
 TEST_MESSAGE = "A test event sent from Paydesk."
@@ -349,7 +361,8 @@ def retry_refusal(
     if now is not None and log.lease_expires_at is not None and utc(log.lease_expires_at) > now:
         return f"{log.id} is being delivered right now; look again in a moment."
     if merchant is None or not merchant.webhook_url:
-        return f"{log.merchant_id} has no webhook endpoint; an admin can set one."
+        who = merchant.name if merchant is not None else f"Merchant {log.merchant_id}"
+        return f"{who} has no webhook endpoint; an admin can set one."
     if not merchant.webhook_enabled:
         return (
             f"The endpoint of {merchant.name} is disabled; enable it first "
@@ -361,65 +374,90 @@ def retry_refusal(
 # -- retries ---------------------------------------------------------------------------------
 
 
+def _checked_logs(session: Session, ids: list[str], now: datetime) -> dict[str, WebhookLog]:
+    """The named logs, each checked: NotFound for an unknown id, Refused (Conflict for one
+    being delivered) with the first reason one of them cannot be retried."""
+    logs = {
+        log.id: log for log in session.scalars(select(WebhookLog).where(WebhookLog.id.in_(ids)))
+    }
+    missing = [i for i in ids if i not in logs]
+    if missing:
+        raise NotFound(f"There is no webhook log {', '.join(missing)}.")
+    merchant_ids = {log.merchant_id for log in logs.values()}
+    merchants = {
+        m.id: m for m in session.scalars(select(Merchant).where(Merchant.id.in_(merchant_ids)))
+    }
+    for log_id in ids:
+        log = logs[log_id]
+        refusal = retry_refusal(log, merchants.get(log.merchant_id), now, session)
+        if refusal:
+            kind = Conflict if "right now" in refusal else Refused
+            raise kind(refusal)
+    return logs
+
+
 def retry(ctx: Context, actor: str, log_ids: list[str]) -> list[str]:
     """Start a new round for each log: pending, due now, attempt history kept, the next
-    attempt marked as a manual retry by ``actor``; returns the ids. Paydesk's own logs go all
-    or nothing; a gateway's logs are then handed to their gateway (``log_retry``), after every
-    log passed its checks, and an error there is raised once the own logs are committed."""
+    attempt marked as a manual retry by ``actor``; returns the ids.
+
+    All or nothing: every log is checked first (role, endpoint, and for a gateway's log its
+    retry route, the secret this copy holds and the gateway's own id), so a refusal changes
+    nothing and sends nothing. Then a gateway's logs are asked of their gateway, and only when
+    each was accepted are Paydesk's own committed; a gateway that does not accept one leaves
+    the own logs as they were (what it did accept is audited and said)."""
     ids = list(dict.fromkeys(i.strip() for i in log_ids if i and i.strip()))
     if not ids:
         raise InputError("Name at least one webhook log to retry.")
-    with ctx.db.write() as session:
+    with ctx.db.read() as session:
         roles.require(session, actor, "webhook.retry")
-        now = ctx.clock.now()
-        logs = {
-            log.id: log for log in session.scalars(select(WebhookLog).where(WebhookLog.id.in_(ids)))
-        }
-        missing = [i for i in ids if i not in logs]
-        if missing:
-            raise NotFound(f"There is no webhook log {', '.join(missing)}.")
-        merchants = {
-            m.id: m
-            for m in session.scalars(
-                select(Merchant).where(Merchant.id.in_({log.merchant_id for log in logs.values()}))
-            )
-        }
-        for log_id in ids:
-            log = logs[log_id]
-            refusal = retry_refusal(log, merchants.get(log.merchant_id), now, session)
-            if refusal:
-                kind = Conflict if "right now" in refusal else Refused
-                raise kind(refusal)
-        own = [i for i in ids if logs[i].gateway is None]
+        logs = _checked_logs(session, ids, ctx.clock.now())
         at_gateway = [
             log_retry.Target(i, g.gateway or "", g.gateway_log_id or "", g.status)
             for i, g in ((i, logs[i]) for i in ids if logs[i].gateway is not None)
         ]
-        for log_id in own:
-            log = logs[log_id]
-            previous = log.status
-            log.status = "pending"
-            log.next_retry_at = now
-            log.round_start = log.attempts
-            log.next_trigger = "manual"
-            log.next_actor = actor
-            log.lease_owner = None
-            log.lease_expires_at = None
-            log.updated_at = now
-            audit.record(
-                session,
-                at=now,
-                actor=actor,
-                action="webhook.retry",
-                entity_type="webhook_log",
-                entity_id=log_id,
-                details={"previous_status": previous, "attempts": log.attempts},
-                client=ctx.client_id,
-            )
-        if own:
-            notify.emit(session, "webhook_logs", own, "pending", ctx.client_id)
+        checked = log_retry.check(session, at_gateway)
+        own = [i for i in ids if logs[i].gateway is None]
+    if checked.refused:
+        raise Refused(checked.first_refusal() or "")
     if at_gateway:
-        log_retry.forward_audited(ctx, actor, at_gateway)
+        forwarded = log_retry.forward(ctx, at_gateway, checked=checked)
+        log_retry.record(ctx, actor, forwarded)
+        if forwarded.errors:
+            if own or len(at_gateway) > 1:
+                sent = len(forwarded.sent)
+                first = str(next(iter(forwarded.errors.values()))).rstrip(".")
+                raise GatewayError(
+                    f"{first}. Nothing else was retried"
+                    + (f" except {plural(sent)} the gateway accepted." if sent else ".")
+                )
+            forwarded.raise_if_failed()
+    if own:
+        with ctx.db.write() as session:
+            roles.require(session, actor, "webhook.retry")
+            now = ctx.clock.now()
+            logs = _checked_logs(session, own, now)
+            for log_id in own:
+                log = logs[log_id]
+                previous = log.status
+                log.status = "pending"
+                log.next_retry_at = now
+                log.round_start = log.attempts
+                log.next_trigger = "manual"
+                log.next_actor = actor
+                log.lease_owner = None
+                log.lease_expires_at = None
+                log.updated_at = now
+                audit.record(
+                    session,
+                    at=now,
+                    actor=actor,
+                    action="webhook.retry",
+                    entity_type="webhook_log",
+                    entity_id=log_id,
+                    details={"previous_status": previous, "attempts": log.attempts},
+                    client=ctx.client_id,
+                )
+            notify.emit(session, "webhook_logs", own, "pending", ctx.client_id)
     return ids
 
 
@@ -433,18 +471,39 @@ def _bulk_filter(f: WebhookFilter) -> WebhookFilter:
     return f
 
 
+def bulk_plan(session: Session, f: WebhookFilter, now: datetime) -> RetryPlan:
+    """What ``bulk_retry`` of ``f`` would do now: what it retries, what it leaves out and why
+    (``core.webhooks.retry_plan``). Shown before it runs, by the dialog and the command."""
+    return retry_plan.plan(session, _conditions(_bulk_filter(f)), now)
+
+
 def bulk_retry(ctx: Context, actor: str, f: WebhookFilter) -> int:
-    """Retry every log ``f`` matches (status failed unless it says pending, or ``failing``
-    for the failed and retrying ones): Paydesk's own in ONE set-based
-    UPDATE: a new round, due now. Logs being delivered at this moment are left to finish.
-    A gateway's logs are forwarded to it first, one call each (``log_retry.forward``).
-    Returns how many were retried (0 when nothing matched; nothing is written then); raises
-    one sentence, after recording the rest, when some gateway logs could not be retried."""
+    """``run_bulk_retry`` and how many it retried; raises one sentence, after recording the
+    rest, when some gateway logs were asked for and not accepted."""
+    outcome = run_bulk_retry(ctx, actor, f)
+    outcome.raise_if_failed()
+    return outcome.retried
+
+
+def run_bulk_retry(
+    ctx: Context,
+    actor: str,
+    f: WebhookFilter,
+    *,
+    progress: log_retry.Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> BulkOutcome:
+    """Retry what ``bulk_plan`` of ``f`` says (status failed unless it says pending, or
+    ``failing``): Paydesk's own logs in ONE set-based UPDATE with its audit event (a new
+    round, due now), leaving out merchants without an endpoint and logs being delivered at
+    this moment; then a gateway's logs, one call each, ``log_retry.MAX_PARALLEL`` at a time,
+    ``progress(done, total)`` after each, no further call once ``cancel`` is set. Nothing is
+    written when nothing is retried."""
     f = _bulk_filter(f)
     with ctx.db.read() as session:
         roles.require(session, actor, "webhook.retry")
-        found = log_retry.targets(session, _conditions(f))
-    forwarded = log_retry.forward(ctx, found)
+        plan = retry_plan.plan(session, _conditions(f), ctx.clock.now())
+        checked = log_retry.check(session, plan.gateway)
     with ctx.db.write() as session:
         roles.require(session, actor, "webhook.retry")
         now = ctx.clock.now()
@@ -453,6 +512,7 @@ def bulk_retry(ctx: Context, actor: str, f: WebhookFilter) -> int:
             .where(
                 *_conditions(f),
                 WebhookLog.gateway.is_(None),
+                retry_plan.with_endpoint(),
                 or_(WebhookLog.lease_expires_at.is_(None), WebhookLog.lease_expires_at < now),
             )
             .values(
@@ -468,11 +528,9 @@ def bulk_retry(ctx: Context, actor: str, f: WebhookFilter) -> int:
             .execution_options(synchronize_session=False)
         )
         own = int(cast(CursorResult[Any], result).rowcount or 0)
-        count = own + len(forwarded.sent)
-        if count == 0:
+        if own == 0 and not plan.gateway:
             session.rollback()
-            forwarded.raise_if_failed(0)
-            return 0
+            return BulkOutcome(plan, 0)
         audit.record(
             session,
             at=now,
@@ -482,16 +540,20 @@ def bulk_retry(ctx: Context, actor: str, f: WebhookFilter) -> int:
             entity_id=None,
             details={
                 "filter": f.describe(),
-                "count": count,
-                **(forwarded.details() if found else {}),
+                "count": own + len(plan.gateway),
+                **({"own": own} if plan.gateway else {}),
+                **plan.details(),
             },
             client=ctx.client_id,
         )
         # Too many ids for one notice: "webhook logs changed" wakes dispatchers and views.
         if own:
             notify.emit(session, "webhook_logs", (), "pending", ctx.client_id)
-    forwarded.raise_if_failed(count)
-    return count
+    forwarded = log_retry.forward(
+        ctx, plan.gateway, checked=checked, progress=progress, cancel=cancel
+    )
+    log_retry.record(ctx, actor, forwarded, bulk=True)
+    return BulkOutcome(plan, own, forwarded)
 
 
 def send_test_event(ctx: Context, actor: str, merchant_id: str) -> str:
@@ -527,222 +589,3 @@ def send_test_event(ctx: Context, actor: str, merchant_id: str) -> str:
             client=ctx.client_id,
         )
         return log.id
-
-
-# -- endpoints -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A merchant's webhook endpoint; the secret only masked."""
-
-    merchant_id: str
-    name: str
-    webhook_url: str | None
-    webhook_enabled: bool
-    disabled_reason: str | None
-    secret_masked: str | None
-    secret_rotated_at: datetime | None
-    consecutive_failures: int
-    failing_since: datetime | None
-    last_success_at: datetime | None
-
-
-def _endpoint(m: Merchant, mask: str | None) -> Endpoint:
-    return Endpoint(
-        merchant_id=m.id,
-        name=m.name,
-        webhook_url=m.webhook_url,
-        webhook_enabled=bool(m.webhook_enabled),
-        disabled_reason=m.webhook_disabled_reason,
-        secret_masked=mask,
-        secret_rotated_at=m.webhook_secret_rotated_at,
-        consecutive_failures=m.webhook_consecutive_failures or 0,
-        failing_since=m.webhook_failing_since,
-        last_success_at=m.webhook_last_success_at,
-    )
-
-
-def _merchant(session: Session, merchant_id: str) -> Merchant:
-    merchant_id = (merchant_id or "").strip()
-    merchant = session.get(Merchant, merchant_id) if merchant_id else None
-    if merchant is None:
-        raise NotFound(f"There is no merchant {merchant_id or '(empty id)'}.")
-    return merchant
-
-
-def endpoints(session: Session) -> list[Endpoint]:
-    """Every merchant's endpoint, by name."""
-    masks = merchant_secrets.masks(session)
-    return [
-        _endpoint(m, masks.get(m.id))
-        for m in session.scalars(select(Merchant).order_by(Merchant.name, Merchant.id))
-    ]
-
-
-def _endpoint_of(session: Session, merchant: Merchant) -> Endpoint:
-    return _endpoint(merchant, merchant_secrets.masks(session, [merchant.id]).get(merchant.id))
-
-
-def endpoint(session: Session, merchant_id: str) -> Endpoint:
-    """One merchant's endpoint; NotFound for an unknown id."""
-    return _endpoint_of(session, _merchant(session, merchant_id))
-
-
-@dataclass(frozen=True)
-class EndpointHealth:
-    """Attempts to one endpoint over the last 24 hours."""
-
-    attempts: int
-    successes: int
-
-    @property
-    def success_rate(self) -> float | None:
-        """Share of attempts that succeeded (0..1), or None when there were none."""
-        return self.successes / self.attempts if self.attempts else None
-
-
-def endpoint_health(session: Session, merchant_id: str, now: datetime) -> EndpointHealth:
-    """How the endpoint did in the 24 hours before ``now``."""
-    ok = case(
-        (and_(WebhookAttempt.response_code >= 200, WebhookAttempt.response_code < 300), 1),
-        else_=0,
-    )
-    counts: tuple[int, Any] = session.execute(
-        select(func.count(), func.coalesce(func.sum(ok), 0))
-        .select_from(WebhookAttempt)
-        .join(WebhookLog, WebhookLog.id == WebhookAttempt.webhook_log_id)
-        .where(
-            WebhookLog.merchant_id == merchant_id,
-            WebhookAttempt.started_at >= now - timedelta(hours=24),
-        )
-    ).one()
-    total, good = counts
-    return EndpointHealth(int(total), int(good))
-
-
-def validate_url(url: str | None) -> str:
-    """An http(s) URL with a host and no spaces, or InputError with one sentence."""
-    text = (url or "").strip()
-    if not text:
-        raise InputError("Give the webhook URL, like https://example.com/webhooks.")
-    if any(ch.isspace() for ch in text):
-        raise InputError(f"{text!r} is not a webhook URL: it contains spaces.")
-    if len(text) > MAX_URL:
-        raise InputError(f"The webhook URL is longer than {MAX_URL} characters.")
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname
-        parts.port  # noqa: B018 — raises ValueError for a port that is not a number
-    except ValueError:
-        raise InputError(
-            f"{text!r} is not a webhook URL: its host or port cannot be read."
-        ) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InputError(f"{text!r} is not a webhook URL: it must start with http:// or https://.")
-    if not host:
-        raise InputError(f"{text!r} is not a webhook URL: it has no host name.")
-    return text
-
-
-def set_endpoint(
-    ctx: Context, actor: str, merchant_id: str, url: str, rotate_secret: bool = False
-) -> Endpoint:
-    """Set the merchant's webhook URL (admin). A merchant without a secret gets one; with
-    ``rotate_secret`` a new secret signs from now on and the old one keeps signing alongside
-    it for ``signing.ROTATION_GRACE``."""
-    url = validate_url(url)
-    with ctx.db.write() as session:
-        roles.require(session, actor, "endpoint.manage")
-        merchant = _merchant(session, merchant_id)
-        now = ctx.clock.now()
-        previous_url = merchant.webhook_url
-        # The secret never passes through this process except when it is made.
-        rotated = merchant_secrets.ensure(session, merchant.id, rotate=rotate_secret, at=now)
-        merchant = _merchant(session, merchant_id)
-        merchant.webhook_url = url
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="endpoint.set",
-            entity_type="merchant",
-            entity_id=merchant.id,
-            # Never the secret itself: only that it changed.
-            details={"url": url, "previous_url": previous_url, "secret_rotated": rotated},
-            client=ctx.client_id,
-        )
-        notify.emit(session, "merchants", [merchant.id], None, ctx.client_id)
-        session.flush()
-        return _endpoint_of(session, merchant)
-
-
-def enable_endpoint(ctx: Context, actor: str, merchant_id: str) -> Endpoint:
-    """Enable the endpoint (admin): its waiting deliveries are released at once and its
-    failure count starts over."""
-    with ctx.db.write() as session:
-        roles.require(session, actor, "endpoint.manage")
-        merchant = _merchant(session, merchant_id)
-        if not merchant.webhook_url:
-            raise Refused(f"{merchant.name} has no webhook endpoint; set a URL first.")
-        now = ctx.clock.now()
-        was = bool(merchant.webhook_enabled)
-        merchant.webhook_enabled = True
-        merchant.webhook_disabled_reason = None
-        # A fresh start: otherwise one failure would disable it again at once.
-        merchant.webhook_consecutive_failures = 0
-        merchant.webhook_failing_since = None
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="endpoint.enable",
-            entity_type="merchant",
-            entity_id=merchant.id,
-            details={"was_enabled": was},
-            client=ctx.client_id,
-        )
-        notify.emit(session, "merchants", [merchant.id], None, ctx.client_id)
-        # Its waiting logs are work now: wake the dispatchers.
-        notify.emit(session, "webhook_logs", (), "pending", ctx.client_id)
-        return _endpoint_of(session, merchant)
-
-
-def disable_endpoint(
-    ctx: Context, actor: str, merchant_id: str, reason: str | None = None
-) -> Endpoint:
-    """Disable the endpoint (admin): new and due deliveries wait, none is lost."""
-    with ctx.db.write() as session:
-        roles.require(session, actor, "endpoint.manage")
-        merchant = _merchant(session, merchant_id)
-        now = ctx.clock.now()
-        why = (reason or "").strip() or f"Disabled by {actor} on {now:%Y-%m-%d %H:%M} UTC."
-        was = bool(merchant.webhook_enabled)
-        merchant.webhook_enabled = False
-        merchant.webhook_disabled_reason = why
-        audit.record(
-            session,
-            at=now,
-            actor=actor,
-            action="endpoint.disable",
-            entity_type="merchant",
-            entity_id=merchant.id,
-            details={"reason": why, "was_enabled": was, "automatic": False},
-            client=ctx.client_id,
-        )
-        notify.emit(session, "merchants", [merchant.id], None, ctx.client_id)
-        return _endpoint_of(session, merchant)
-
-
-def reveal_secret(ctx: Context, actor: str, merchant_id: str) -> str:
-    """The merchant's signing secret in full (admin; the reveal is audited, on Postgres by the
-    database function that alone can read it)."""
-    with ctx.db.write() as session:
-        roles.require(session, actor, "endpoint.manage")
-        merchant = _merchant(session, merchant_id)
-        secret = merchant_secrets.reveal(
-            session, merchant.id, actor=actor, client=ctx.client_id, at=ctx.clock.now()
-        )
-        if not secret:
-            raise Refused(f"{merchant.name} has no webhook secret yet; set an endpoint first.")
-        return secret
