@@ -1,25 +1,24 @@
 """The two dialogs of deciding refunds in the Refunds view: the note a rejection needs, and the
-report of a multi-approve (which went through and, for the rest, why not)."""
+confirmation of a multi-approve, which says what will be approved (how many, the total per
+currency) and what is left out and why (``core.refunds.many.ApprovalPlan``)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QFontMetrics, QShowEvent
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
-    QTableWidget,
-    QTableWidgetItem,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.refunds.records import DecisionResult, RefundView
+from core.refunds.many import ApprovalPlan
+from core.refunds.records import RefundView
 from desktop.refunds.dialog import error_line, form_style, show_error_line
-from desktop.shell import theme
 from desktop.shell.named import named
 
 
@@ -83,94 +82,40 @@ class RejectDialog(QDialog):
         self.note.setFocus()
 
 
-class ApprovalReportDialog(QDialog):
-    """Which refunds of a multi-approve went through and, for the rest, why not (those first)."""
+def _refunds(n: int) -> str:
+    return f"{n} refund" if n == 1 else f"{n} refunds"
 
-    def __init__(
-        self,
-        results: list[DecisionResult],
-        amounts: dict[str, str],
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.results = results
-        self.setWindowTitle("Approval report")
-        self.setMinimumSize(760, 340)
-        ok = sum(1 for r in results if r.ok)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(20, 18, 20, 16)
-        lay.setSpacing(8)
-        self.heading = QLabel(f"{ok} of {len(results)} refunds approved")
-        self.heading.setStyleSheet("font-size: 12pt; font-weight: 700;")
-        lay.addWidget(self.heading)
-        failed = len(results) - ok
-        sub = named(
-            QLabel(
-                f"{failed} could not be approved; the reason is beside each."
-                if failed
-                else "Every selected refund was approved."
-            ),
-            "Muted",
-        )
-        lay.addWidget(sub)
-        ordered = sorted(results, key=lambda r: r.ok)  # stable: failures first, else as chosen
-        self.table = QTableWidget(len(ordered), 3, self)
-        self.table.setHorizontalHeaderLabels(["Refund", "Amount", "Result"])
-        self.table.verticalHeader().hide()
-        self.table.setShowGrid(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.table.verticalHeader().setDefaultSectionSize(
-            max(26, self.table.fontMetrics().height() + 12)
-        )
-        hh = self.table.horizontalHeader()
-        hh.setHighlightSections(False)
-        hh.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        hh.setStretchLastSection(True)
-        ok_colour = theme.status_colours("processed")[0]
-        bad_colour = theme.status_colours("failed")[0]
-        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        for row, r in enumerate(ordered):
-            cells = (
-                QTableWidgetItem(r.refund_id),
-                QTableWidgetItem(amounts.get(r.refund_id, "")),
-                QTableWidgetItem(("✓ " if r.ok else "✗ ") + r.message),
-            )
-            cells[0].setFont(mono)
-            cells[1].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            cells[2].setForeground(ok_colour if r.ok else bad_colour)
-            cells[2].setToolTip(r.message)
-            for col, cell in enumerate(cells):
-                self.table.setItem(row, col, cell)
-        self.table.setColumnWidth(
-            0, QFontMetrics(mono).horizontalAdvance("rfnd_00000000000000") + 24
-        )
-        self.table.setColumnWidth(1, 110)
-        amount_head = self.table.horizontalHeaderItem(1)
-        if amount_head is not None:
-            amount_head.setTextAlignment(
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-            )
-        self.table.setWordWrap(True)
-        lay.addWidget(self.table, 1)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        buttons.accepted.connect(self.accept)
-        lay.addWidget(buttons)
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        # Long reasons wrap; row heights are known only once the columns have their width.
-        self.table.resizeRowsToContents()
+def approval_box(plan: ApprovalPlan, parent: QWidget) -> tuple[QMessageBox, QPushButton | None]:
+    """The confirmation of a multi-approve, and its Approve button (None when nothing can be
+    approved: the box then only says why)."""
+    box = QMessageBox(parent)
+    box.setWindowTitle("Approve refunds")
+    n = len(plan.approve)
+    if plan.refusal or not n:
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText(f"<b>None of the {plan.chosen} selected refunds can be approved</b>")
+        box.setInformativeText(plan.refusal or plan.left_out_text())
+        box.addButton(QMessageBox.StandardButton.Close)
+        return box, None
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setText(f"<b>Approve {_refunds(n)}?</b>")
+    parts = ["Total per currency:", *plan.total_lines()]
+    if plan.left_out:
+        parts += ["", plan.left_out_text()]
+    parts += [
+        "",
+        f"Exactly these {n} are approved, together: if one of them is decided by someone "
+        "else first, none is.",
+    ]
+    box.setInformativeText("\n".join(parts))
+    yes = box.addButton(f"Approve {_refunds(n)}", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(yes)
+    return box, yes
 
-    def lines(self) -> list[str]:
-        """Each refund's line as a person reads it (``rfnd_… · ✗ Refund … was already …``)."""
-        return [
-            f"{self._text(row, 0)} · {self._text(row, 2)}" for row in range(self.table.rowCount())
-        ]
 
-    def _text(self, row: int, col: int) -> str:
-        item = self.table.item(row, col)
-        return item.text() if item is not None else ""
+def approved_text(plan: ApprovalPlan) -> str:
+    """What a confirmed multi-approve did, for the status bar."""
+    left = f" {len(plan.left_out)} left out." if plan.left_out else ""
+    return f"Approved {_refunds(len(plan.approve))}: {', '.join(plan.total_lines())}.{left}"

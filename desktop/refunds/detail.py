@@ -1,25 +1,24 @@
-"""The detail pane beside the Refunds table: the refund, its payment's summary and what is
-still refundable, every refund of that payment, the pro-rata computation behind a pro-rata
-refund, and this refund's audit trail."""
+"""The detail pane beside the Refunds table: why this person cannot approve the refund (when
+they cannot), the refund, its payment's summary and what is still refundable, every refund of
+that payment, the pro-rata computation behind a pro-rata refund, what Paydesk knows of it at
+the gateway (``desktop.refunds.review``), and this refund's audit trail. The refunds of the
+payment and the audit trail are lines of the pane itself, so they scroll with it rather than
+in boxes of their own."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (
-    QGridLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QSizePolicy,
-    QWidget,
-)
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from core.access.activity import action_title
+from core.gateway.needs_check import GatewayReview, review
 from core.money import format_money
+from core.refunds.labels import NEEDS_CHECK_LABEL
 from core.refunds.queue import ACTIONS as ACTIONS
 from core.refunds.queue import detail_with_rights
 from core.refunds.records import RefundDetail, RefundView
@@ -28,11 +27,9 @@ from desktop.lists.detail_pane import DetailPane
 from desktop.payments.model import METHOD_NAMES
 from desktop.payments.model import STATUS_NAMES as PAYMENT_STATUS_NAMES
 from desktop.refunds.model import KIND_NAMES, REASON_NAMES, STATUS_NAMES
+from desktop.refunds.review import GatewaySection
 from desktop.shell import theme
 from desktop.shell.named import named
-
-# The actions the view offers on a refund, as ``core.refunds.service.why_not`` names them.
-_LIST_MAX_HEIGHT = 150
 
 
 @dataclass(frozen=True)
@@ -43,6 +40,7 @@ class RefundDetailData:
 
     detail: RefundDetail
     why_not: dict[str, str | None]
+    review: GatewayReview | None = None  # a gateway payment's refund: its state there
 
     @property
     def refund(self) -> RefundView:
@@ -52,7 +50,11 @@ class RefundDetailData:
 def load_refund_detail(db: Database, refund_id: str, actor: str) -> RefundDetailData:
     """Read one refund's detail and what ``actor`` may do with it (runs in the pool)."""
     found = detail_with_rights(db, refund_id, actor)
-    return RefundDetailData(found.detail, found.why_not)
+    checked = None
+    if found.detail.refund.gateway is not None:
+        with db.read() as session:
+            checked = review(session, actor, refund_id)
+    return RefundDetailData(found.detail, found.why_not, checked)
 
 
 def _when(dt: datetime | None) -> str:
@@ -118,6 +120,11 @@ def pro_rata_lines(d: RefundDetail) -> list[str]:
     return lines
 
 
+# A line of the pane's lists: its text, tooltip, font (None: the pane's) and colour (None: the
+# text's).
+_Line = tuple[str, str, QFont | None, str | None]
+
+
 class RefundDetailPane(DetailPane):
     """Shows a ``RefundDetailData``; ``closed`` when the person hides the pane."""
 
@@ -126,6 +133,14 @@ class RefundDetailPane(DetailPane):
         self.data: RefundDetailData | None = None
 
         lay = self.body_layout
+        # Why the action a person came for is off (Approve on their own request, ...), where
+        # they are looking rather than only in a tooltip.
+        self.note = named(QLabel(""), "ActionNote")
+        self.note.setWordWrap(True)
+        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note.setAccessibleName("Why an action is unavailable")
+        self.note.hide()
+        lay.addWidget(self.note)
 
         lay.addWidget(named(QLabel("REFUND"), "SectionTitle"))
         self.refund_grid = self._grid()
@@ -137,7 +152,7 @@ class RefundDetailPane(DetailPane):
 
         self.siblings_title = named(QLabel("REFUNDS OF THIS PAYMENT"), "SectionTitle")
         lay.addWidget(self.siblings_title)
-        self.siblings = self._small_list()
+        self.siblings = self._lines_box()
         lay.addWidget(self.siblings)
 
         self.pro_rata_title = named(QLabel("PRO-RATA COMPUTATION"), "SectionTitle")
@@ -147,11 +162,16 @@ class RefundDetailPane(DetailPane):
         self.pro_rata.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.pro_rata)
 
+        self.gateway = GatewaySection(self)
+        lay.addWidget(self.gateway)
+
         self.audit_title = named(QLabel("AUDIT TRAIL"), "SectionTitle")
         lay.addWidget(self.audit_title)
-        self.audit = self._small_list()
+        self.audit = self._lines_box()
         lay.addWidget(self.audit)
         lay.addStretch(1)
+        self._sibling_lines: list[str] = []
+        self._audit_lines: list[str] = []
 
     @staticmethod
     def _grid() -> QGridLayout:
@@ -161,15 +181,43 @@ class RefundDetailPane(DetailPane):
         grid.setColumnStretch(1, 1)
         return grid
 
-    def _small_list(self) -> QListWidget:
-        w = QListWidget(self)
-        w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        w.setSelectionMode(QListWidget.SelectionMode.NoSelection)
-        w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        w.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        w.setTextElideMode(Qt.TextElideMode.ElideRight)
-        w.setSpacing(2)
-        return w
+    def _lines_box(self) -> QWidget:
+        box = QWidget(self)
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 2, 0, 4)
+        lay.setSpacing(6)
+        return box
+
+    @staticmethod
+    def _fill_lines(box: QWidget, lines: Sequence[_Line]) -> None:
+        """Replace ``box``'s lines by (text, tooltip, font, colour) each."""
+        lay = box.layout()
+        assert lay is not None
+        while lay.count():
+            item = lay.takeAt(0)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        for text, tip, font, colour in lines:
+            label = named(QLabel(text), "FieldValue")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setToolTip(tip)
+            if font is not None:
+                label.setFont(font)
+            if colour is not None:
+                label.setStyleSheet(f"color: {colour};")
+            lay.addWidget(label)
+
+    def set_note(self, text: str) -> None:
+        """Show ``text`` at the top of the pane (nothing: hide the note)."""
+        fg, bg = theme.status_colours("pending_approval")
+        self.note.setStyleSheet(
+            f"QLabel#ActionNote {{ color: {fg.name()}; background: {bg.name()};"
+            " border-radius: 6px; padding: 6px 8px; }"
+        )
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
 
     def show_loading(self, refund_id: str) -> None:
         self.subtitle.setText(f"{refund_id} · loading…")
@@ -182,42 +230,45 @@ class RefundDetailPane(DetailPane):
         d = data.detail
         r = d.refund
         self.title.setText(r.amount_text)
-        self.badge.set_status(r.status, STATUS_NAMES.get(r.status, r.status))
+        if data.review is not None and data.review.needs_check:
+            self.badge.set_status("failed", NEEDS_CHECK_LABEL)
+        else:
+            self.badge.set_status(r.status, STATUS_NAMES.get(r.status, r.status))
         self.subtitle.setText(f"{r.id} · {KIND_NAMES.get(r.kind, r.kind)} refund of {d.payment.id}")
         self.values = {}
         self._fill_grid(self.refund_grid, refund_fields(r))
         self._fill_grid(self.payment_grid, payment_fields(d))
         refundable = self.values.get("Refundable")
         if refundable is not None:
-            font = QFont(refundable.font())
-            font.setWeight(QFont.Weight.DemiBold)
-            refundable.setFont(font)
+            bold = QFont(refundable.font())
+            bold.setWeight(QFont.Weight.DemiBold)
+            refundable.setFont(bold)
 
-        self.siblings.clear()
         self.siblings_title.setText(f"REFUNDS OF THIS PAYMENT ({len(d.refunds)})")
+        siblings: list[_Line] = []
         for s in d.refunds:
             marker = "▸ " if s.id == r.id else ""
-            item = QListWidgetItem(
+            text = (
                 f"{marker}{s.amount_text} · {STATUS_NAMES.get(s.status, s.status)}\n"
                 f"{s.id} · {KIND_NAMES.get(s.kind, s.kind)} · {s.requested_by}"
                 f" · {_short_when(s.created_at)}"
             )
-            item.setForeground(theme.status_colours(s.status)[0])
-            item.setToolTip(s.id)
+            font: QFont | None = None
             if s.id == r.id:
-                font = QFont(item.font())
+                font = QFont(self.font())
                 font.setWeight(QFont.Weight.DemiBold)
-                item.setFont(font)
-            self.siblings.addItem(item)
-        self._fit(self.siblings)
+            siblings.append((text, s.id, font, theme.status_colours(s.status)[0].name()))
+        self._sibling_lines = [line[0] for line in siblings]
+        self._fill_lines(self.siblings, siblings)
 
         lines = pro_rata_lines(d)
         self.pro_rata_title.setVisible(bool(lines))
         self.pro_rata.setVisible(bool(lines))
         self.pro_rata.setText("\n".join(lines))
+        self.gateway.show_review(data.review)
 
-        self.audit.clear()
         self.audit_title.setText(f"AUDIT TRAIL ({len(d.audit)})")
+        audit: list[_Line] = []
         for e in d.audit:
             extra = (
                 e.details.get("note")
@@ -225,18 +276,16 @@ class RefundDetailPane(DetailPane):
                 or e.details.get("approval")
             )
             text = f"{_short_when(e.at)} · {e.actor} · {action_title(e.action)}"
-            item = QListWidgetItem(text + (f"\n    {extra}" if extra else ""))
-            item.setToolTip(
+            tip = (
                 f"{_when(e.at)} · {e.actor} · {e.action}"
                 + (f" · client {e.client}" if e.client else "")
                 + (f"\n{extra}" if extra else "")
             )
-            self.audit.addItem(item)
+            audit.append((text + (f"\n    {extra}" if extra else ""), tip, None, None))
         if not d.audit:
-            item = QListWidgetItem("No audit events")
-            item.setForeground(theme.colour("muted"))
-            self.audit.addItem(item)
-        self._fit(self.audit)
+            audit.append(("No audit events", "", None, theme.colour("muted").name()))
+        self._audit_lines = [line[0] for line in audit]
+        self._fill_lines(self.audit, audit)
 
     def _fill_grid(self, grid: QGridLayout, fields: list[tuple[str, str]]) -> None:
         while grid.count():
@@ -253,20 +302,13 @@ class RefundDetailPane(DetailPane):
             grid.addWidget(val, row, 1)
             self.values[name] = val
 
-    @staticmethod
-    def _fit(widget: QListWidget) -> None:
-        height = 8
-        for i in range(widget.count()):
-            height += widget.sizeHintForRow(i)
-        widget.setFixedHeight(min(_LIST_MAX_HEIGHT, max(28, height)))
-
     def value(self, name: str) -> str:
         """The shown value of field ``name`` (``"Refundable"``, ``"Decided by"``, ...)."""
         label = self.values.get(name)
         return label.text() if label is not None else ""
 
     def audit_lines(self) -> list[str]:
-        return [self.audit.item(i).text() for i in range(self.audit.count())]
+        return list(self._audit_lines)
 
     def sibling_lines(self) -> list[str]:
-        return [self.siblings.item(i).text() for i in range(self.siblings.count())]
+        return list(self._sibling_lines)

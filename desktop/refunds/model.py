@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from core.money import format_money
+from core.refunds.labels import STATUS_LABELS
 from core.refunds.records import RefundView
 from desktop.lists.keyset_model import ROW_ROLE as ROW_ROLE
 from desktop.lists.keyset_model import MerchantClockModel
@@ -31,15 +32,8 @@ COLUMN = {key: i for i, (key, _) in enumerate(COLUMNS)}
 
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
 
-STATUS_NAMES = {
-    "pending_approval": "Awaiting approval",
-    "approved": "Approved",
-    "processing": "Processing",
-    "processed": "Processed",
-    "failed": "Failed",
-    "rejected": "Rejected",
-    "cancelled": "Cancelled",
-}
+# The refund vocabulary's labels ("Awaiting approval", ...): one wording per status.
+STATUS_NAMES = STATUS_LABELS
 KIND_NAMES = {"full": "Full", "partial": "Partial", "pro_rata": "Pro rata"}
 REASON_NAMES = {
     "requested_by_customer": "Customer asked",

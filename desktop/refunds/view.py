@@ -1,10 +1,14 @@
-"""The Refunds view: the approval queue, its filters, a keyset-paged table, the detail pane,
-and Approve / Reject / Cancel / Retry.
+"""The Refunds view: the approval queue, its filters (with the gateway's Needs check), a
+keyset-paged table, the detail pane, and Approve / Reject / Cancel / Retry, and for a refund in
+Needs check Link / Send again.
 
 The page is the one list page (``desktop.lists.list_page.ListPage``) under the runner key
-``"refunds"``; its reads are ``core.refunds.queue``'s. Whether this person may act on a refund
-is asked of ``core.refunds.service.why_not`` in the pool when the refund is selected (with its
-detail); the buttons show its sentence as their tooltip when they are disabled.
+``"refunds"``; its reads are ``core.refunds.queue``'s (through ``core.gateway.needs_check``,
+which adds the Needs-check list). Whether this person may act on a refund is asked of
+``core.refunds.service.why_not`` in the pool when the refund is selected (with its detail);
+a refused action says why in the detail pane, in its button's tooltip, and under the actions
+when its key is pressed. A multi-approve shows what it will approve (``ApprovalPlan``) and
+approves exactly that.
 
 Change notices (table ``refunds``) keep the table current without a refresh; a notice about a
 payment re-reads the detail of a refund of it.
@@ -18,40 +22,51 @@ from datetime import timedelta
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QLabel,
     QMenu,
     QMessageBox,
     QPushButton,
+    QToolButton,
     QWidget,
 )
 
 from core import errors
 from core.access import roles
-from core.money import format_money
+from core.gateway import needs_check as nc
+from core.gateway import refund_review
 from core.overview.links import RefundLink
 from core.refunds import queue
 from core.refunds import service as rf
-from core.refunds.many import approve_many
+from core.refunds.labels import NEEDS_CHECK_LABEL
+from core.refunds.many import ApprovalPlan, approval_plan, approve_planned, plan_approval
 from core.refunds.queries import PAGE_SIZE
 from core.refunds.queue import QueueChanges, QueuePage, QueueSetup
-from core.refunds.records import DecisionResult, RefundFilter, RefundView, filter_for_link
+from core.refunds.records import RefundFilter, RefundView, filter_for_link
 from core.refunds.states import KINDS, STATUSES
 from desktop.lists import list_page
-from desktop.lists.link_chips import span_text
+from desktop.lists.filter_row import FilterRow
+from desktop.lists.link_chips import LinkChips, span_text
 from desktop.lists.list_page import ListPage, quiet
 from desktop.lists.status_badge import StatusBadgeDelegate
-from desktop.refunds.decision_dialogs import ApprovalReportDialog, RejectDialog
+from desktop.refunds.columns import ColumnFit
+from desktop.refunds.decision_dialogs import RejectDialog, approval_box, approved_text
 from desktop.refunds.detail import RefundDetailData, RefundDetailPane, load_refund_detail
 from desktop.refunds.model import COLUMN, KIND_NAMES, STATUS_NAMES, STATUS_ROLE, RefundsModel
+from desktop.refunds.review import LinkDialog, resend_box
 from desktop.shell import theme
+from desktop.shell.elided_label import ElidedLabel
+from desktop.shell.named import named
 from desktop.shell.views import AppServices
 
 AGE_TICK_MS = 30_000
 APPROVE_KEYS = QKeySequence("Ctrl+Return")
 REJECT_KEYS = QKeySequence("Ctrl+Backspace")
+# The status filter's choice for the gateway's Needs check (not a status of its own).
+NEEDS_CHECK = "needs_check"
 
 # (label, min_age, max_age)
 AGES: tuple[tuple[str, timedelta | None, timedelta | None], ...] = (
@@ -82,7 +97,12 @@ def shortcut_text(keys: QKeySequence) -> str:
     return keys.toString(QKeySequence.SequenceFormat.NativeText)
 
 
-class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
+def _status_choice(f: RefundFilter) -> str | None:
+    """The status filter's data for ``f`` (the Needs-check choice, a status, or None)."""
+    return NEEDS_CHECK if getattr(f, "needs_check", False) else f.status
+
+
+class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
     """Work the refund queue. Emits ``actionsUpdated`` when the buttons were brought up to
     date (the rest as every list page)."""
 
@@ -99,12 +119,16 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
     detail: RefundDetailPane
 
     def __init__(self, services: AppServices, parent: QWidget | None = None) -> None:
-        super().__init__(services, RefundsModel(services.ctx.clock.now), RefundFilter(), parent)
+        super().__init__(
+            services, RefundsModel(services.ctx.clock.now), nc.QueueFilter(), parent
+        )
         self.role: str | None = None
         self._busy = False
         self.reject_dialog: RejectDialog | None = None
+        self.link_dialog: LinkDialog | None = None
         self.confirm_box: QMessageBox | None = None
-        self.report_dialog: ApprovalReportDialog | None = None
+        # Why each action is off now (None: it is on), for the keys pressed on an off one.
+        self._refusals: dict[str, str | None] = {}
         # What a RefundLink narrowed to that the combos cannot say (shown as chips): the
         # filter's currency, created_* and processed_* fields.
         self._link_extras: dict[str, Any] = {}
@@ -120,7 +144,11 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
 
     # -- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
-        root, bar_lay, title_row, self.counter = list_page.filter_bar(self, "Refunds")
+        root, bar_lay, title_row, first_counter = list_page.filter_bar(self, "Refunds")
+        # The counter gives up width before the window must ("200 shown · scroll for more").
+        self.counter = named(ElidedLabel(""), "Counter")
+        title_row.replaceWidget(first_counter, self.counter)
+        first_counter.deleteLater()
         self.approve_button = QPushButton(theme.icon("approve", "#ffffff"), "Approve", self)
         self.approve_button.setObjectName("Primary")
         self.approve_button.setShortcut(APPROVE_KEYS)
@@ -132,25 +160,48 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         self.cancel_button.clicked.connect(self.cancel_selected)
         self.retry_button = QPushButton(theme.icon("refresh"), "Retry", self)
         self.retry_button.clicked.connect(self.retry_selected)
-        for b in (self.cancel_button, self.retry_button, self.reject_button, self.approve_button):
+        for b, name, what in (
+            (self.cancel_button, "Cancel request", "Withdraw your own request that awaits approval"),
+            (self.retry_button, "Retry", "Have a failed refund processed again"),
+            (self.reject_button, "Reject", "Reject the selected refund, with a note saying why"),
+            (self.approve_button, "Approve", "Approve the selected refunds"),
+        ):
+            b.setAccessibleName(name)
+            b.setAccessibleDescription(what)
             title_row.addWidget(b)
         title_row.addSpacing(4)
         self.refresh_button = list_page.refresh_button(self, self.refresh)
+        self.refresh_button.setAccessibleDescription("Read the refunds again (F5)")
         title_row.addWidget(self.refresh_button)
+        # Keys pressed on an action that is off say why (a disabled button takes no keys).
+        self._refusal_keys = {
+            "approve": self._refusal_key(APPROVE_KEYS, "approve"),
+            "reject": self._refusal_key(REJECT_KEYS, "reject"),
+        }
+        # Where that is said: under the actions, until the selection changes.
+        self.action_note = named(QLabel(""), "ActionNote")
+        self.action_note.setWordWrap(True)
+        self.action_note.setAccessibleName("Why the action is unavailable")
+        self.action_note.hide()
+        bar_lay.addWidget(self.action_note)
 
         self.search = list_page.search_box(
-            self, "Refund id or payment id", 220, self._debounce, self.apply_filters
+            self, "Refund id or payment id", 200, self._debounce, self.apply_filters
         )
-
         self.status_combo = QComboBox(self)
         self.status_combo.addItem("All statuses", None)
         for key in STATUSES:
             self.status_combo.addItem(STATUS_NAMES[key], key)
+        self.status_combo.addItem(NEEDS_CHECK_LABEL, NEEDS_CHECK)
+        self.status_combo.setItemData(
+            self.status_combo.count() - 1,
+            "Gateway refunds whose outcome is unknown past the check time",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         self.merchant_combo = QComboBox(self)
         self.merchant_combo.addItem("All merchants", None)
         self.requester_combo = QComboBox(self)
         self.requester_combo.addItem("Anyone", None)
-        self.requester_combo.setToolTip("Requested by")
         self.kind_combo = QComboBox(self)
         self.kind_combo.addItem("All kinds", None)
         for kind in KINDS:
@@ -158,9 +209,19 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         self.age_combo = QComboBox(self)
         for i, (label, _lo, _hi) in enumerate(AGES):
             self.age_combo.addItem(label, i)
-        self.age_combo.setToolTip("Age of the request")
         list_page.fit_combos(self.merchant_combo, self.requester_combo)
-        self.add_filter_row(bar_lay, self.search, self._combos(), self._link_chip_removed)
+        for combo, name, what in (
+            (self.status_combo, "Status filter",
+             "Show the refunds of one status, or those that need a check at the gateway"),
+            (self.merchant_combo, "Merchant filter", "Show the refunds of one merchant"),
+            (self.requester_combo, "Requested by", "Show the refunds one person requested"),
+            (self.kind_combo, "Kind filter", "Show full, partial or pro-rata refunds"),
+            (self.age_combo, "Age of the request", "Show the requests of an age"),
+        ):  # fmt: skip
+            combo.setAccessibleName(name)
+            combo.setAccessibleDescription(what)
+            combo.setToolTip(what)
+        self._add_filters(bar_lay)
 
         self.build_list(
             root,
@@ -170,9 +231,43 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
             show_all="Show all refunds",
             loading="Loading refunds…",
         )
+        self.show_all_button.setAccessibleDescription("Clear every filter")
+        dismiss = self.banner.findChild(QToolButton)
+        if dismiss is not None:
+            dismiss.setAccessibleDescription("Hide this message")
         self._set_up_table()
-        self.add_detail(RefundDetailPane(self))
+        pane = RefundDetailPane(self)
+        pane.gateway.link_button.clicked.connect(self.link_selected)
+        pane.gateway.resend_button.clicked.connect(self.resend_selected)
+        self.add_detail(pane)
         list_page.add_shortcut(self, QKeySequence.StandardKey.Find, lambda: self.search.setFocus())
+
+    def _add_filters(self, bar_lay: Any) -> None:
+        """The row of filters, wrapping onto more lines in a narrow window: the search, the
+        combos (each applies as it changes), a link's chips and Clear."""
+        filters = FilterRow()
+        # The search takes the room a line has left; a combo wrapped onto a line of its own
+        # keeps its width rather than spanning the window.
+        filters.addWidget(self.search, 1)
+        for combo in self._combos():
+            combo.currentIndexChanged.connect(self.apply_filters)
+            filters.addWidget(combo)
+        self.link_chips = LinkChips(self)
+        self.link_chips.removed.connect(self._link_chip_removed)
+        filters.addWidget(self.link_chips)
+        self.clear_button = list_page.clear_button(self, self.clear_filters)
+        self.clear_button.setAccessibleDescription("Clear every filter")
+        filters.addWidget(self.clear_button)
+        bar_lay.addLayout(filters)
+        self.filter_row = filters
+
+    def _refusal_key(self, keys: QKeySequence, action: str) -> QAction:
+        key = QAction(self)
+        key.setShortcut(keys)
+        key.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # as the button's own
+        key.triggered.connect(lambda: self.explain(action))
+        self.addAction(key)
+        return key
 
     def _combos(self) -> tuple[QComboBox, ...]:
         return (self.status_combo, self.merchant_combo, self.requester_combo, self.kind_combo,
@@ -180,6 +275,10 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
 
     def _set_up_table(self) -> None:
         table = self.table
+        table.setAccessibleName("Refunds")
+        table.setAccessibleDescription(
+            "The refunds the filters select; Enter opens one, Ctrl+Return approves"
+        )
         self.enable_context_menu()
         hh = table.horizontalHeader()
         hh.setSectionsClickable(True)
@@ -192,13 +291,21 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         list_page.fit_columns(table, self.model, _COLUMN_SAMPLES, COLUMN, mono=("id", "payment"),
                               cell_pad=24, header_pad=34, badge="status")  # fmt: skip
         table.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, table))
-        table.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
+        # Narrow: the columns a person can do without go first, the table never scrolls sideways.
+        self.columns = ColumnFit(table)
+        table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+
+    def _selection_changed(self) -> None:
+        self.action_note.hide()
+        self.update_actions()
 
     # -- queries -----------------------------------------------------------------------------
-    def current_filter(self) -> RefundFilter:
+    def current_filter(self) -> nc.QueueFilter:
         _label, min_age, max_age = AGES[self.age_combo.currentData() or 0]
-        return RefundFilter(
-            status=self.status_combo.currentData(),
+        status = self.status_combo.currentData()
+        return nc.QueueFilter(
+            status=None if status == NEEDS_CHECK else status,
+            needs_check=status == NEEDS_CHECK,
             merchant_id=self.merchant_combo.currentData(),
             requested_by=self.requester_combo.currentData(),
             kind=self.kind_combo.currentData(),
@@ -213,28 +320,28 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         """Who is acting decides the default: finance and admin staff start on the refunds
         awaiting approval, everyone else on all refunds."""
         db, actor, clock = self.db, self.actor, self.ctx.clock
-        self.submit_first(lambda: queue.opening_page(db, actor, clock.now()))
+        self.submit_first(lambda: nc.opening_page(db, actor, clock.now()))
 
-    def read_first(self, f: RefundFilter, setup: bool) -> Callable[[], QueuePage]:
+    def read_first(self, f: nc.QueueFilter, setup: bool) -> Callable[[], QueuePage]:
         db, clock, actor = self.db, self.ctx.clock, self.actor if setup else None
-        return lambda: queue.first_page(db, f, clock.now(), setup_for=actor)
+        return lambda: nc.first_page(db, f, clock.now(), setup_for=actor)
 
-    def read_after(self, f: RefundFilter, after: Any) -> Callable[[], list[RefundView]]:
+    def read_after(self, f: nc.QueueFilter, after: Any) -> Callable[[], list[RefundView]]:
         db, clock = self.db, self.ctx.clock
-        return lambda: queue.page_after(db, f, after, clock.now())
+        return lambda: nc.page_after(db, f, after, clock.now())
 
     def read_changes(
-        self, ids: list[str], f: RefundFilter, first_page: bool
+        self, ids: list[str], f: nc.QueueFilter, first_page: bool
     ) -> Callable[[], QueueChanges]:
         db, clock = self.db, self.ctx.clock
-        return lambda: queue.changes(db, ids, f, clock.now(), first_page=first_page)
+        return lambda: nc.changes(db, ids, f, clock.now(), first_page=first_page)
 
     def apply_link(self, link: object) -> None:
         """Narrow to a dashboard ``RefundLink``: the status combo shows its status, the
         order its ``oldest_first``; its currency and time ranges show as removable chips."""
         if not isinstance(link, RefundLink):
             return
-        f = filter_for_link(link)
+        f = nc.as_queue_filter(filter_for_link(link))
         with quiet(*self.filter_widgets()):
             self._debounce.stop()
             self.reset_filter_widgets()
@@ -254,13 +361,16 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         self._link_extras = {k: v for k, v in extras.items() if v is not None}
         e = self._link_extras
         currency = e.get("currency")
-        self.link_chips.set_chip(
-            "currency", f"Currency: {currency}" if currency else None, "Show every currency"
-        )
+        chips = [("currency", f"Currency: {currency}" if currency else None, "Show every currency")]
         for key, word in (("created", "Requested"), ("processed", "Processed")):
             start, end = e.get(f"{key}_from"), e.get(f"{key}_to")
             text = f"{word} {span_text(start, end)}" if start or end else None
-            self.link_chips.set_chip(key, text, f"{word} at any time")
+            chips.append((key, text, f"{word} at any time"))
+        for key, text, tip in chips:
+            self.link_chips.set_chip(key, text, tip)
+            chip = self.link_chips.chip(key)
+            if chip is not None:
+                chip.setAccessibleDescription(f"Remove this narrowing: {tip.lower()}")
 
     def _link_chip_removed(self, key: str) -> None:
         extras = {k: v for k, v in self._link_extras.items() if not k.startswith(key)}
@@ -274,17 +384,24 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         self._set_link_extras()
 
     def status_filter(self) -> str | None:
-        return self._query_filter.status
+        # The Needs-check list holds processing refunds.
+        return "processing" if self._query_filter.needs_check else self._query_filter.status
 
     def take_page(self, page: QueuePage) -> None:
         if page.setup is not None:
             self._apply_setup(page.setup, page.filter)
 
-    def empty_texts(self, f: RefundFilter) -> tuple[str, str, bool]:
-        unfiltered = f == RefundFilter()
-        if f == RefundFilter(status="pending_approval"):
-            title = "Nothing awaits approval"
+    def empty_texts(self, f: nc.QueueFilter) -> tuple[str, str, bool]:
+        unfiltered = f == nc.QueueFilter()
+        if f == nc.QueueFilter(status="pending_approval"):
+            title = "Nothing is awaiting approval"
             text = "New refund requests that need a second person appear here."
+        elif f == nc.QueueFilter(needs_check=True):
+            title = "No refund needs a check"
+            text = (
+                "A gateway refund whose answer was lost and that Paydesk could not find at "
+                "the gateway in time appears here."
+            )
         elif unfiltered:
             title = "No refunds yet"
             text = "Refunds appear here once someone requests one from Payments."
@@ -299,7 +416,9 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         for b in (self.approve_button, self.reject_button, self.retry_button):
             b.setVisible(setup.deciding)
         with quiet(self.status_combo, self.merchant_combo, self.requester_combo):
-            self.status_combo.setCurrentIndex(max(0, self.status_combo.findData(f.status)))
+            self.status_combo.setCurrentIndex(
+                max(0, self.status_combo.findData(_status_choice(f)))
+            )
             list_page.refill_combo(
                 self.merchant_combo,
                 "All merchants",
@@ -357,7 +476,7 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
 
     def update_actions(self) -> None:
         """Enable each button only when this person may take the action on the selection;
-        a disabled button's tooltip says why."""
+        a disabled button's tooltip says why, and so does the detail pane for Approve."""
         chosen = self.selected_refunds()
         buttons: dict[str, tuple[QPushButton, str, QKeySequence | None]] = {
             "approve": (self.approve_button, "Approve", APPROVE_KEYS),
@@ -365,17 +484,42 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
             "cancel": (self.cancel_button, "Cancel your request", None),
             "retry": (self.retry_button, "Retry processing", None),
         }
+        plan = plan_approval(self.actor, chosen) if len(chosen) > 1 else None
         for action, (button, verb, keys) in buttons.items():
-            enabled, tip = self._may(action, chosen, verb)
+            enabled, tip = self._may(action, chosen, verb, plan)
             if self._busy:
                 enabled, tip = False, "Working…"
             button.setEnabled(enabled)
             keys_text = f" ({shortcut_text(keys)})" if keys is not None else ""
             button.setToolTip(tip + (keys_text if enabled else ""))
-        self.approve_button.setText(f"Approve {len(chosen)}" if len(chosen) > 1 else "Approve")
+            if button.isHidden() and action in ("approve", "reject"):
+                tip = "Only finance or admin staff can approve or reject refunds."
+            self._refusals[action] = None if enabled and not button.isHidden() else tip
+        for action, key in self._refusal_keys.items():
+            key.setEnabled(self._refusals[action] is not None)
+        n = len(plan.approve) if plan is not None else 0
+        self.approve_button.setText(f"Approve {n}" if plan is not None and n else "Approve")
+        self._update_pane_note(chosen, plan)
         self.actionsUpdated.emit()
 
-    def _may(self, action: str, chosen: list[RefundView], verb: str) -> tuple[bool, str]:
+    def _update_pane_note(self, chosen: list[RefundView], plan: ApprovalPlan | None) -> None:
+        d = self._detail
+        if self.detail.isHidden():
+            return
+        note = ""
+        if not self.approve_button.isHidden() and not self._busy:
+            if plan is not None:
+                note = plan.left_out_text() or ""
+                if not plan.approve:
+                    note = self._refusals["approve"] or ""
+            elif len(chosen) == 1 and d is not None and d.refund.id == chosen[0].id:
+                note = d.why_not.get("approve") or ""
+        self.detail.set_note(note)
+        self.detail.gateway.set_busy(self._busy)
+
+    def _may(
+        self, action: str, chosen: list[RefundView], verb: str, plan: ApprovalPlan | None
+    ) -> tuple[bool, str]:
         if not chosen:
             return False, "Select a refund first."
         if len(chosen) > 1:
@@ -383,16 +527,39 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
                 return False, f"Select one refund to {verb.lower()} it."
             if not roles.allowed(self.role, "refund.decide"):
                 return False, "Only finance or admin staff can approve or reject refunds."
-            return True, f"Approve the {len(chosen)} selected refunds"
+            assert plan is not None
+            if not plan.approve:
+                why = ", ".join(f"{n} {what}" for what, n in plan.left_out_counts())
+                return False, f"None of the {plan.chosen} selected refunds can be approved: {why}."
+            left = f"; {plan.left_out_text()}" if plan.left_out else ""
+            return True, f"Approve {len(plan.approve)} of the {plan.chosen} selected refunds{left}"
         r = chosen[0]
         d = self._detail
         # Only an answer about the row as shown now counts (versions move on every change).
         if d is None or d.refund.id != r.id or d.refund.version != r.version:
             return False, "Checking…"
+        if action == "retry" and r.status != "failed":
+            # The service's sentence writes the status as stored; this is the view's word.
+            name = STATUS_NAMES.get(r.status, r.status)
+            return False, f"Only a failed refund can be retried; this one is {name.lower()}."
         reason = d.why_not.get(action)
         if reason:
             return False, reason
         return True, f"{verb} refund {r.id}"
+
+    def explain(self, action: str) -> None:
+        """The key of an action that is off was pressed: say why, under the actions."""
+        why = self._refusals.get(action)
+        if not why:
+            return
+        self.action_note.setText(why)
+        fg, bg = theme.status_colours("pending_approval")
+        self.action_note.setStyleSheet(
+            f"QLabel#ActionNote {{ color: {fg.name()}; background: {bg.name()};"
+            " border-radius: 6px; padding: 6px 8px; }"
+        )
+        self.action_note.show()
+        self.message.emit(why)
 
     # -- actions -------------------------------------------------------------------------------
     def approve_selected(self) -> None:
@@ -479,6 +646,72 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
             lambda v: f"Refund {v.id} will be processed again.",
         )
 
+    # -- Needs check ---------------------------------------------------------------------------
+    def _review_target(self, action: str) -> RefundDetailData | None:
+        """The shown refund when ``action`` ("link", "resend") may be taken on it; otherwise
+        says why under the actions and returns None."""
+        d = self._detail
+        if self._busy or d is None or d.review is None:
+            return None
+        why = d.review.why_not.get(action)
+        if why:
+            self._refusals[action] = why
+            self.explain(action)
+            return None
+        return d
+
+    def link_selected(self) -> None:
+        """Ask for the gateway's refund id, then link the refund to it (checked there)."""
+        d = self._review_target("link")
+        if d is None or d.review is None:
+            return
+        r, gateway = d.refund, d.review.state.gateway or "the gateway"
+        dialog = LinkDialog(r, gateway, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        ctx, actor = self.ctx, self.actor
+
+        def submit(gateway_refund_id: str) -> None:
+            read = self.model.next_read()
+
+            def done(view: RefundView) -> None:
+                self.model.update_rows([view], read)
+                self._after_action(
+                    f"Refund {view.id} is linked to the gateway's refund {gateway_refund_id}."
+                )
+                dialog.accept()
+
+            self.runner.submit(
+                lambda: refund_review.link(ctx, actor, r.id, gateway_refund_id),
+                done,
+                lambda exc: dialog.show_error(errors.sentence(exc)),
+            )
+
+        dialog.submitted.connect(submit)
+        dialog.finished.connect(lambda _r: setattr(self, "link_dialog", None))
+        self.link_dialog = dialog
+        dialog.open()
+
+    def resend_selected(self) -> None:
+        """After a confirmation, have the refund sent to the gateway again."""
+        d = self._review_target("resend")
+        if d is None or d.review is None:
+            return
+        r, gateway = d.refund, d.review.state.gateway or "the gateway"
+        box, send = resend_box(r, gateway, self)
+        ctx, actor = self.ctx, self.actor
+
+        def finished(_result: int) -> None:
+            self.confirm_box = None
+            if box.clickedButton() is send:
+                self._run_action(
+                    lambda: refund_review.resend(ctx, actor, r.id),
+                    lambda v: f"Refund {v.id} will be sent to {gateway} again.",
+                )
+
+        box.finished.connect(finished)
+        self.confirm_box = box
+        box.open()
+
     def _run_action(
         self, work: Callable[[], RefundView], said: Callable[[RefundView], str]
     ) -> None:
@@ -508,80 +741,69 @@ class RefundsView(ListPage[RefundView, RefundFilter, RefundDetailData]):
         self.update_actions()
         self.actionFinished.emit(sentence)
 
-    def _refresh_selection(self) -> None:
-        """Re-read what is selected: an action (ours or someone else's) changed it."""
-        chosen = self.selected_refunds()
-        if chosen:
-            ids, db, read = [r.id for r in chosen], self.db, self.model.next_read()
+    def _refresh_selection(self, ids: list[str] | None = None) -> None:
+        """Re-read what is selected (and ``ids``): an action (ours or someone else's)
+        changed it."""
+        wanted = sorted({*(r.id for r in self.selected_refunds()), *(ids or ())})
+        if wanted:
+            db, read = self.db, self.model.next_read()
 
             def done(rows: list[RefundView]) -> None:
                 self.model.update_rows(rows, read)
+                self.update_actions()
 
-            self.runner.submit(lambda: queue.refunds_by_id(db, ids), done, lambda _e: None)
+            self.runner.submit(lambda: queue.refunds_by_id(db, wanted), done, lambda _e: None)
         current = self.selected_refund()
         if current is not None:
             self.load_detail(current.id)
 
+    # -- several at once -------------------------------------------------------------------------
     def _confirm_many(self, ids: list[str]) -> None:
-        db = self.db
+        """Work out what approving ``ids`` does now (in the pool), then ask."""
+        db, actor = self.db, self.actor
         self.runner.submit(
-            lambda: queue.totals_by_currency(db, ids),
-            lambda totals: self._ask_many(ids, totals),
+            lambda: approval_plan(db, actor, ids),
+            self._ask_many,
             lambda exc: self.show_banner(errors.sentence(exc)),
         )
 
-    def _ask_many(self, ids: list[str], totals: dict[str, int]) -> None:
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Approve refunds")
-        box.setText(f"<b>Approve {len(ids)} refunds?</b>")
-        lines = [f"{format_money(amount, cur)} in {cur}" for cur, amount in sorted(totals.items())]
-        box.setInformativeText(
-            "Total per currency:\n" + "\n".join(lines) + "\n\nEach is approved on its own; "
-            "any that cannot be approved are listed afterwards with the reason."
-        )
-        yes = box.addButton(f"Approve {len(ids)} refunds", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(yes)
+    def _ask_many(self, plan: ApprovalPlan) -> None:
+        box, yes = approval_box(plan, self)
 
         def finished(_result: int) -> None:
             self.confirm_box = None
-            if box.clickedButton() is yes:
-                self._approve_many(ids)
+            if yes is not None and box.clickedButton() is yes:
+                self._approve_planned(plan)
 
         box.finished.connect(finished)
         self.confirm_box = box
         box.open()
 
-    def _approve_many(self, ids: list[str]) -> None:
+    def _approve_planned(self, plan: ApprovalPlan) -> None:
+        """Approve exactly what the person confirmed, all or none."""
         self._busy = True
         self.update_actions()
-        ctx, actor, db, read = self.ctx, self.actor, self.db, self.model.next_read()
-        amounts = {r.id: r.amount_text for r in self.model.rows() if r.id in set(ids)}
+        ctx, actor = self.ctx, self.actor
+        every = [*plan.ids, *plan.left_out]
 
-        def work() -> tuple[list[DecisionResult], list[RefundView]]:
-            results = approve_many(ctx, actor, ids)
-            return results, queue.refunds_by_id(db, ids)
-
-        def done(outcome: tuple[list[DecisionResult], list[RefundView]]) -> None:
-            results, fresh = outcome
+        def done(_results: object) -> None:
             self._busy = False
-            self.model.update_rows(fresh, read)
-            ok = sum(1 for r in results if r.ok)
-            sentence = f"Approved {ok} of {len(results)} refunds."
-            self._after_action(sentence)
-            report = ApprovalReportDialog(results, amounts, self)
-            report.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            report.finished.connect(lambda _r: setattr(self, "report_dialog", None))
-            self.report_dialog = report
-            report.open()
+            self.banner.hide()
+            sentence = approved_text(plan)
+            self.message.emit(sentence)
+            self._refresh_selection(every)
+            self.update_actions()
+            self.actionFinished.emit(sentence)
 
         def failed(exc: BaseException) -> None:
             self._busy = False
-            self.show_banner(errors.sentence(exc))
+            sentence = errors.sentence(exc)
+            self.show_banner(sentence)
+            self._refresh_selection(every)
             self.update_actions()
+            self.actionFinished.emit(sentence)
 
-        self.runner.submit(work, done, failed)
+        self.runner.submit(lambda: approve_planned(ctx, actor, plan), done, failed)
 
     # -- context menu ----------------------------------------------------------------------------
     def build_context_menu(self) -> QMenu:
