@@ -211,3 +211,79 @@ def test_bulk_retry_without_the_retry_route_leaves_them_out_and_says_why_first(c
         assert (details["count"], details["left_out"]) == (3, 2)
     finally:
         gw.close()
+
+
+def test_a_retry_naming_own_and_gateway_logs_is_refused_whole_when_one_cannot_go(ctx) -> None:
+    gw = FakeGateway(Variation(retry_route=False))
+    try:
+        [gateway_log] = _synced(ctx, gw)
+        [own] = _own_failed(ctx, 1)
+        with pytest.raises(Refused, match="has no retry route"):
+            webhooks.retry(ctx, SUPPORT, [own, gateway_log])
+        with ctx.db.read() as s:
+            assert s.get(WebhookLog, own).status == "failed"  # nothing committed
+        assert _retry_posts(gw) == [] and _audit(ctx, "webhook.retry") == []
+    finally:
+        gw.close()
+
+
+def test_without_the_secret_a_mixed_retry_sends_nothing_and_commits_nothing(ctx, gw) -> None:
+    [gateway_log] = _synced(ctx, gw)
+    [own] = _own_failed(ctx, 1)
+    secrets.forget("acme")
+    with pytest.raises(Refused, match="does not hold the secret of acme"):
+        webhooks.retry(ctx, SUPPORT, [own, gateway_log])
+    with ctx.db.read() as s:
+        assert s.get(WebhookLog, own).status == "failed"
+    assert _retry_posts(gw) == [] and _audit(ctx, "webhook.retry") == []
+
+
+def test_a_gateway_that_fails_the_call_leaves_paydesks_own_logs_as_they_were(ctx, gw) -> None:
+    [gateway_log] = _synced(ctx, gw)
+    [own] = _own_failed(ctx, 1)
+    gw.vary(fail_status=500)
+    with pytest.raises(GatewayError) as failed:
+        webhooks.retry(ctx, SUPPORT, [own, gateway_log])
+    assert str(failed.value) == (
+        f"The gateway at {gw.api} failed with 500; {gateway_log} was not retried. "
+        "Nothing else was retried."
+    )
+    with ctx.db.read() as s:
+        assert s.get(WebhookLog, own).status == "failed"
+    assert _audit(ctx, "webhook.retry") == []
+    gw.vary(fail_status=0)
+    assert webhooks.retry(ctx, SUPPORT, [own, gateway_log]) == [own, gateway_log]
+    with ctx.db.read() as s:
+        assert s.get(WebhookLog, own).status == "pending"
+    assert sorted(e for _a, e, _d in _audit(ctx, "webhook.retry")) == sorted([own, gateway_log])
+
+
+def test_bulk_retry_of_gateway_logs_reports_progress_and_stops_on_cancel(ctx, gw) -> None:
+    import threading
+
+    logs = _synced(ctx, gw, failed=40)
+    gw.vary(delay=0.1)
+    cancel = threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 2:
+            cancel.set()  # as the person presses Cancel
+
+    outcome = webhooks.run_bulk_retry(
+        ctx, SUPPORT, WebhookFilter(), progress=progress, cancel=cancel
+    )
+    posted = _retry_posts(gw)
+    assert outcome.cancelled and 2 <= outcome.sent == len(posted) < 40
+    assert len(outcome.forwarded.not_sent) == 40 - outcome.sent
+    assert seen[0] == (1, 40) and all(total == 40 for _d, total in seen)
+    assert 1 < gw.most_in_flight <= 4
+    assert outcome.sentence() == (
+        f"Stopped: {outcome.sent} of 40 gateway retries were sent before Cancel; "
+        f"{40 - outcome.sent} were not sent."
+    )
+    # What was sent is audited, log by log; what was not sent is not.
+    assert sorted(e for _a, e, _d in _audit(ctx, "webhook.retry")) == sorted(
+        i for i in logs if logs[i] in posted
+    )

@@ -6,7 +6,15 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from core.cli.common import open_context, positive_int, print_json, print_table, say
+from core.cli.common import (
+    UTC_LABEL,
+    open_context,
+    positive_int,
+    print_json,
+    print_table,
+    say,
+    utc_text,
+)
 from core.errors import InputError, Refused
 from core.webhooks import as_json
 from core.webhooks import deliveries as webhooks
@@ -83,7 +91,7 @@ def _filter(args: argparse.Namespace, status: str | None) -> webhooks.WebhookFil
 
 
 def _when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else ""
+    return utc_text(dt, seconds=True)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -98,7 +106,17 @@ def run_list(args: argparse.Namespace) -> int:
         print_json([as_json.row_as_json(r) for r in rows])
         return 0
     print_table(
-        ["created", "id", "merchant", "event", "status", "attempts", "code", "next retry", "error"],
+        [
+            f"created {UTC_LABEL}",
+            "id",
+            "merchant",
+            "event",
+            "status",
+            "attempts",
+            "code",
+            f"next retry {UTC_LABEL}",
+            "error",
+        ],
         [
             [
                 _when(r.created_at),
@@ -142,7 +160,7 @@ def run_show(args: argparse.Namespace) -> int:
     if d.attempts:
         say("attempts")
         print_table(
-            ["#", "started", "ms", "outcome", "trigger", "by"],
+            ["#", f"started {UTC_LABEL}", "ms", "outcome", "trigger", "by"],
             [
                 [
                     str(a.number),
@@ -188,16 +206,23 @@ def run_retry(args: argparse.Namespace) -> int:
     f = _filter(args, "failed")
     ctx = open_context(args)
     try:
+        # What it would retry and what it leaves out (and why), said before it acts.
         with ctx.db.read() as session:
-            count = webhooks.count_matching(session, f)
+            plan = webhooks.bulk_plan(session, f, ctx.clock.now())
+        count = plan.count
         if count == 0:
             if args.json:
-                print_json({"matching": 0, "retried": 0})
+                print_json({"matching": 0, "retried": 0, "left_out": plan.left_out_count})
+            elif plan.left_out:
+                for line in plan.lines():
+                    say(line)
+                say("Nothing was retried.")
             else:
                 say("No failed deliveries match; nothing was retried.")
             return 0
         if not args.json:
-            say(f"{count:,} failed deliveries match.")
+            for line in plan.lines():
+                say(line)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise Refused("Add --yes to retry them without being asked.")
@@ -205,11 +230,18 @@ def run_retry(args: argparse.Namespace) -> int:
             if answer not in ("y", "yes"):
                 say("Nothing was retried.")
                 return 1
-        retried = webhooks.bulk_retry(ctx, ctx.default_actor(), f)
+        outcome = webhooks.run_bulk_retry(ctx, ctx.default_actor(), f)
+        outcome.raise_if_failed()
+        retried = outcome.retried
     finally:
         ctx.db.dispose()
     if args.json:
-        print_json({"matching": count, "retried": retried})
+        result = {"matching": count, "retried": retried}
+        if plan.left_out:
+            result["left_out"] = plan.left_out_count
+        print_json(result)
+    elif outcome.forwarded.targets:
+        say(outcome.sentence())
     else:
         say(f"{retried:,} deliveries are due now.")
     return 0

@@ -78,25 +78,28 @@ class RetryPlan:
     def lines(self, what: str = "failed") -> list[str]:
         """The plan for a person, first line first; ``what`` names the status (``failed``)."""
         kind = plural(self.matched, f"{what} delivery", f"{what} deliveries")
+        match = "matches" if self.matched == 1 else "match"
         if not self.left_out:
-            out = [f"{kind} match."]
+            out = [f"{kind} {match}."]
         elif not self.count:
-            out = [f"{kind} match, but none can be retried:"]
+            out = [f"{kind} {match}, but none can be retried:"]
         else:
             out = [
-                f"{kind} match; {self.count:,} will be retried, {self.left_out_count:,} left out:"
+                f"{kind} {match}; {self.count:,} will be retried, {self.left_out_count:,} left out:"
             ]
         out += [f"{plural(lo.count)} left out: {lo.reason}" for lo in self.left_out]
         if self.gateway:
             names = ", ".join(sorted({t.gateway for t in self.gateway}))
             out.append(
-                f"{plural(len(self.gateway))} go to their gateway ({names}): one request each, "
-                f"{log_retry.MAX_PARALLEL} at a time."
+                f"{plural(len(self.gateway))} {'goes' if len(self.gateway) == 1 else 'go'} to "
+                f"the gateway ({names}): one request each, {log_retry.MAX_PARALLEL} at a time."
             )
         if self.waiting:
+            one = self.waiting == 1
             out.append(
-                f"{plural(self.waiting)} of {', '.join(self.waiting_for)} wait: the endpoint is "
-                "disabled, and they go out once it is enabled."
+                f"{plural(self.waiting)} of {', '.join(self.waiting_for)} "
+                f"{'waits' if one else 'wait'}: the endpoint is disabled; "
+                f"{'it goes' if one else 'they go'} out once it is enabled."
             )
         return out
 
@@ -142,7 +145,7 @@ def plan(session: Session, conditions: Sequence[ColumnElement[bool]], now: datet
             waiting += sendable
             waiting_for.append(m.name)
     if in_flight:
-        left_out.append(LeftOut(in_flight, "being delivered right now; they are left to finish."))
+        left_out.append(LeftOut(in_flight, "being delivered right now, so left to finish."))
     checked = log_retry.check(session, log_retry.targets(session, conditions))
     for why, group in checked.refused.items():
         left_out.append(LeftOut(len(group), why))
