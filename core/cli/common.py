@@ -9,6 +9,7 @@ import argparse
 import json
 import re
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from core import settings
@@ -26,7 +27,21 @@ __all__ = [
     "print_table",
     "printable",
     "say",
+    "utc_text",
 ]
+
+# Every time the command line writes for people is in UTC, whatever the machine's zone, and
+# says so once: in the column header (``created (UTC)``) or after the value (``… UTC``).
+UTC_LABEL = "(UTC)"
+
+
+def utc_text(dt: datetime | None, *, seconds: bool = False, label: bool = False) -> str:
+    """``2026-01-10 09:00`` (or with ``:SS``) in UTC; ``label`` adds `` UTC`` for a value that
+    stands alone; an empty string for no time."""
+    if dt is None:
+        return ""
+    text = dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{text} UTC" if label else text
 
 
 def database_url(args: argparse.Namespace) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import open_context, print_json, print_table, say
-from core.payments.queries import iso
+from core.cli.common import open_context, print_json, print_table, say, utc_text
 from core.webhooks import as_json
 from core.webhooks import deliveries as webhooks
 
@@ -101,15 +100,15 @@ def run_show(args: argparse.Namespace) -> int:
     say(f"endpoint     {e.webhook_url or 'none'}")
     say(f"secret       {secret or e.secret_masked or 'none'}")
     if e.secret_rotated_at:
-        say(f"rotated      {iso(e.secret_rotated_at)}")
+        say(f"rotated      {utc_text(e.secret_rotated_at, label=True)}")
     state = "enabled" if e.webhook_enabled else f"disabled: {e.disabled_reason or ''}".rstrip(": ")
     say(f"state        {state}")
     say(f"last 24 h    {health.attempts} attempts, {rate} succeeded")
     say(f"failures     {e.consecutive_failures} in a row")
     if e.failing_since:
-        say(f"failing for  since {iso(e.failing_since)}")
+        say(f"failing for  since {utc_text(e.failing_since, label=True)}")
     if e.last_success_at:
-        say(f"last success {iso(e.last_success_at)}")
+        say(f"last success {utc_text(e.last_success_at, label=True)}")
     return 0
 
 

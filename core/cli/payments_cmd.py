@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import open_context, positive_int, print_json, print_table
+from core.cli.common import UTC_LABEL, open_context, positive_int, print_json, print_table, utc_text
 from core.money import format_money
 from core.payments import queries as payments
 
@@ -55,7 +55,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print_table(
         [
-            "created",
+            f"created {UTC_LABEL}",
             "id",
             "merchant",
             "order",
@@ -67,7 +67,7 @@ def run_list(args: argparse.Namespace) -> int:
         ],
         [
             [
-                r.created_at.strftime("%Y-%m-%d %H:%M"),
+                utc_text(r.created_at),
                 r.id,
                 names.get(r.merchant_id, r.merchant_id),
                 r.order_id,

@@ -9,7 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.cli.common import open_context, positive_int, print_json, print_table, say
+from core.cli.common import (
+    UTC_LABEL,
+    open_context,
+    positive_int,
+    print_json,
+    print_table,
+    say,
+    utc_text,
+)
 from core.context import Context
 from core.errors import InputError
 from core.gateway import refund_review
@@ -241,10 +249,10 @@ def run_list(args: argparse.Namespace) -> int:
         print_json([r.as_json() for r in rows])
         return 0
     print_table(
-        ["requested", "id", "payment", "amount", "kind", "reason", "by", "status"],
+        [f"requested {UTC_LABEL}", "id", "payment", "amount", "kind", "reason", "by", "status"],
         [
             [
-                r.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                utc_text(r.created_at),
                 r.id,
                 r.payment_id,
                 r.amount_text,
@@ -329,9 +337,9 @@ def run_show(args: argparse.Namespace) -> int:
         say("Refunds of this payment:")
         for s in d.refunds:
             say(f"  {s.id}  {s.amount_text:>12}  {s.status}  by {s.requested_by}")
-    say("Audit trail:")
+    say(f"Audit trail {UTC_LABEL}:")
     for e in d.audit:
-        say(f"  {e.at.astimezone():%Y-%m-%d %H:%M:%S}  {e.actor:<16} {e.action}")
+        say(f"  {utc_text(e.at, seconds=True)}  {e.actor:<16} {e.action}")
     return 0
 
 
