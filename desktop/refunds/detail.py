@@ -13,7 +13,7 @@ from datetime import datetime
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from core.access.activity import action_title
 from core.gateway.needs_check import GatewayReview, review
@@ -132,6 +132,8 @@ class RefundDetailPane(DetailPane):
         super().__init__(parent, min_width=320)
         self.data: RefundDetailData | None = None
 
+        for button in self.findChildren(QToolButton):  # the frame's close button
+            button.setAccessibleDescription("Hide the refund's detail")
         lay = self.body_layout
         # Why the action a person came for is off (Approve on their own request, ...), where
         # they are looking rather than only in a tooltip.

@@ -123,9 +123,13 @@ class RefundDialog(QDialog):
         self._in_flight = 0
         self._partial_text = ""
         self._closed = False
+        # Whether the person has typed an amount or chosen a kind: until then a refusal of
+        # the empty form is not an error of theirs and is not shown.
+        self._touched = False
         self._job_key = f"refund-dialog-{id(self)}"
 
-        self.setWindowTitle("Refund payment")
+        # Named by the payment: the amount to refund is what the person decides here.
+        self.setWindowTitle(f"Refund {payment_id}")
         self.setMinimumWidth(520)
         self.setStyleSheet(form_style())
         self._build()
@@ -143,7 +147,7 @@ class RefundDialog(QDialog):
         lay.setContentsMargins(22, 18, 22, 16)
         lay.setSpacing(6)
 
-        self.heading = QLabel("Refund payment")
+        self.heading = QLabel(f"Refund {self.payment_id}")
         self.heading.setStyleSheet("font-size: 13pt; font-weight: 700;")
         lay.addWidget(self.heading)
         self.subtitle = named(QLabel(f"{self.payment_id} · loading…"), "Muted")
@@ -203,7 +207,9 @@ class RefundDialog(QDialog):
         self.amount.setPlaceholderText("0.00")
         self.amount.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.amount.setMaximumWidth(200)
-        self.amount.textEdited.connect(lambda _t: self._changed())
+        self.amount.setAccessibleName("Amount")
+        self.amount.setAccessibleDescription("The amount to refund, in the payment's currency")
+        self.amount.textEdited.connect(lambda _t: self._edited())
         row.addWidget(self.currency_label)
         row.addWidget(self.amount)
         row.addStretch(1)
@@ -218,6 +224,8 @@ class RefundDialog(QDialog):
         self.reason = QComboBox(self)
         for key in REASONS:
             self.reason.addItem(REASON_TEXT.get(key, key), key)
+        self.reason.setAccessibleName("Reason")
+        self.reason.setAccessibleDescription("Why the payment is refunded")
         self.reason.currentIndexChanged.connect(lambda _i: self._changed(preview=False))
         lay.addWidget(self.reason)
         lay.addSpacing(4)
@@ -226,12 +234,14 @@ class RefundDialog(QDialog):
         self.note.setTabChangesFocus(True)
         self.note.setPlaceholderText("Anything the approver should know")
         self.note.setFixedHeight(64)
+        self.note.setAccessibleName("Note")
+        self.note.setAccessibleDescription("Anything the approver should know (optional)")
         lay.addWidget(self.note)
 
         self.error = error_line(self)
         lay.addWidget(self.error)
 
-        buttons = QDialogButtonBox(self)
+        buttons = self.buttons = QDialogButtonBox(self)
         self.submit_button = buttons.addButton(
             "Request refund", QDialogButtonBox.ButtonRole.AcceptRole
         )
@@ -267,8 +277,9 @@ class RefundDialog(QDialog):
     def _on_loaded(self, info: PaymentInfo) -> None:
         self.info = info
         cur = info.currency
-        self.heading.setText(f"Refund {format_money(info.amount, cur)}")
-        self.subtitle.setText(f"{info.id} · {info.merchant_name} · order {info.order_id}")
+        self.subtitle.setText(
+            f"{info.merchant_name} · order {info.order_id} · paid {format_money(info.amount, cur)}"
+        )
         self.figures["Paid"].setText(format_money(info.amount, cur))
         self.figures["Already refunded"].setText(format_money(info.refunded, cur))
         self.figures["Still refundable"].setText(format_money(info.refundable, cur))
@@ -314,7 +325,13 @@ class RefundDialog(QDialog):
             if button.property("kind") == kind and button.isEnabled():
                 button.setChecked(True)
 
-    def _kind_toggled(self, *_: object) -> None:
+    def _edited(self) -> None:
+        self._touched = True
+        self._changed()
+
+    def _kind_toggled(self, *toggled: object) -> None:
+        if toggled:
+            self._touched = True  # a kind chosen (not the one the dialog opened on)
         info = self.info
         kind = self.kind()
         was_partial = not self.amount.isReadOnly()
@@ -381,9 +398,10 @@ class RefundDialog(QDialog):
         self._preview_ok = result.preview is not None
         colour = theme.colour("muted") if self._preview_ok else theme.status_colours("failed")[0]
         self.validation.setStyleSheet(f"color: {colour.name()};")
-        self.validation.setText(result.sentence)
+        untouched = not self._preview_ok and not self._touched
+        self.validation.setText(" " if untouched else result.sentence)
         self._update_submit()
-        self.previewed.emit(result.sentence)
+        self.previewed.emit(self.validation_text())
 
     def _on_preview_error(self, exc: BaseException) -> None:
         self._preview_ok = None

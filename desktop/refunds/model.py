@@ -120,6 +120,11 @@ class RefundsModel(MerchantClockModel[RefundView]):
         return STATUS_NAMES.get(row.status, row.status)
 
     def _tooltip(self, row: RefundView, col: int) -> str | None:
+        # Ids are elided in the middle when the table is narrow: the tooltip has them whole.
+        if col == COLUMN["id"]:
+            return row.id
+        if col == COLUMN["payment"]:
+            return row.payment_id
         if col == COLUMN["requested"]:
             return row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
         if col == COLUMN["age"]:
