@@ -54,6 +54,7 @@ NAV_WIDTH = 188
 # Tables whose notices the views follow. After a reconnect every one is announced as "changed,
 # rows unknown": notices sent while this copy could not listen are lost, so the views re-read
 # what they show, in place (selection and scroll stay).
+NOTICE_MS = 20_000  # a transient notice of what a task run did (core.jobs.notices)
 LIVE_TABLES = ("payments", "refunds", "webhook_logs", "merchants")
 # Views that follow change notices (re-read in place); the others are refreshed after a
 # reconnect.
@@ -62,10 +63,12 @@ FOLLOWS_CHANGES = frozenset({"dashboard", "refunds", "webhooks", "activity"})
 
 class _SchedulerBridge(QObject):
     changed = Signal()
+    ran = Signal(object)  # the TaskState of a finished run, on the UI thread
 
-    def __call__(self, _state: Any) -> None:
+    def __call__(self, state: Any) -> None:
         with contextlib.suppress(RuntimeError):  # window already gone
             self.changed.emit()
+            self.ran.emit(state)
 
 
 @dataclass
@@ -327,6 +330,7 @@ class MainWindow(QMainWindow):
         self._scheduler_starting = False  # the open database's scheduler is on its way
         self._lost = False  # the open database does not answer
         self._scheduler_bridge.changed.connect(self._scheduler_coalesce.start)
+        self._scheduler_bridge.ran.connect(self._notice_of_run)
 
     # -- startup -----------------------------------------------------------------------------
     def show_startup_progress(
@@ -599,6 +603,14 @@ class MainWindow(QMainWindow):
             if attach is not None:
                 attach(scheduler)
         self._update_scheduler_label()
+
+    def _notice_of_run(self, state: Any) -> None:
+        """A run that changed figures on screen by itself says so (core.jobs.notices)."""
+        from core.jobs.notices import notice_for
+
+        text = notice_for(state)
+        if text:
+            self.statusBar().showMessage(text, NOTICE_MS)
 
     def scheduler_failed(self, sentence: str) -> None:
         self._scheduler_starting = False
