@@ -287,3 +287,46 @@ def test_pro_rata_outside_the_window_is_not_offered_and_says_why(qtbot, ctx, ser
     assert dialog.pro_rata_radio.toolTip().startswith("The refund window of subscription")
     assert dialog.pro_rata_note.isVisible()
     assert "closed on" in dialog.pro_rata_note.text()
+
+
+# -- what the person reads first -------------------------------------------------------------------
+
+
+def test_the_dialog_is_named_by_its_payment_and_shows_no_error_before_typing(qtbot, ctx, services):
+    pid = add_payment(ctx, amount=100_000)
+    dialog = open_dialog(qtbot, services, pid)
+    assert dialog.windowTitle() == f"Refund {pid}"
+    assert dialog.heading.text() == f"Refund {pid}"
+    assert "₹1,000.00" not in dialog.windowTitle() + dialog.heading.text()
+    assert "paid ₹1,000.00" in dialog.subtitle.text()
+    # The empty form's refusal is not the person's error: it waits until they type.
+    qtbot.wait(dialog._debounce.interval() * 3)
+    services.runner.wait(5_000)
+    QApplication.processEvents()
+    assert dialog.validation_text() == "" and not dialog.error.isVisible()
+    assert not dialog.submit_button.isEnabled()
+    assert typed(qtbot, dialog, "abc") == "'abc' is not an amount."
+
+
+def test_enter_requests_the_refund_and_cancel_is_the_standard_cancel(qtbot, ctx, services):
+    pid = add_payment(ctx, amount=100_000)
+    dialog = open_dialog(qtbot, services, pid)
+    assert dialog.submit_button.isDefault() and dialog.submit_button.text() == "Request refund"
+    assert (
+        dialog.buttons.standardButton(dialog.cancel_button)
+        == dialog.buttons.StandardButton.Cancel
+    )
+    typed(qtbot, dialog, "12.50")
+    with qtbot.waitSignal(dialog.submitted, timeout=5000) as signal:
+        qtbot.keyClick(dialog.amount, Qt.Key.Key_Return)
+    assert signal.args[0].amount == 1_250
+    assert refunds_of(ctx, pid) == 1
+
+
+def test_cancel_closes_without_a_refund(qtbot, ctx, services):
+    pid = add_payment(ctx, amount=100_000)
+    dialog = open_dialog(qtbot, services, pid)
+    typed(qtbot, dialog, "5")
+    with qtbot.waitSignal(dialog.rejected, timeout=5000):
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    assert refunds_of(ctx, pid) == 0
