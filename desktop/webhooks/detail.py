@@ -149,12 +149,15 @@ class AttemptItem(QFrame):
         body = attempt.response_body
         self.toggle.setEnabled(bool(body))
         self.toggle.setToolTip("Show the response body" if body else "The answer had no body.")
+        self.toggle.setAccessibleName(f"Response body of attempt {attempt.number}")
+        self.toggle.setAccessibleDescription(self.toggle.toolTip())
         self.toggle.toggled.connect(self._toggled)
         head.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignTop)
         lay.addLayout(head)
         self.body = _mono_edit(self)
         self.body.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.body.setPlainText(body or "")
+        self.body.setAccessibleName(f"Response body of attempt {attempt.number}")
         _fit_lines(self.body, body or "", _BODY_MAX_LINES)
         self.body.hide()
         lay.addWidget(self.body)
@@ -177,6 +180,8 @@ class WebhookDetailPane(DetailPane):
 
     retryRequested = Signal(str)
     message = Signal(str)
+    # Retry was enabled or disabled, shown or hidden (the view's refusal key follows it).
+    retryStateChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, min_width=380)
@@ -193,11 +198,13 @@ class WebhookDetailPane(DetailPane):
         self.retry_button = QPushButton(theme.icon("refresh"), "Retry now", self)
         self.retry_button.setObjectName("Primary")
         self.retry_button.clicked.connect(self._retry_clicked)
+        self.retry_button.setAccessibleName("Retry now")
         actions.addWidget(self.retry_button)
         actions.addStretch(1)
         lay.addLayout(actions)
         # The reason Retry is disabled, readable without hovering.
         self.retry_reason = named(QLabel(""), "Muted")
+        self.retry_reason.setAccessibleName("Why Retry is unavailable")
         self.retry_reason.setWordWrap(True)
         self.retry_reason.hide()
         lay.addWidget(self.retry_reason)
@@ -216,10 +223,14 @@ class WebhookDetailPane(DetailPane):
         self.copy_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.copy_button.setAutoRaise(True)
         self.copy_button.setToolTip("Copy the payload as formatted JSON")
+        self.copy_button.setAccessibleName("Copy the payload")
+        self.copy_button.setAccessibleDescription(self.copy_button.toolTip())
         self.copy_button.clicked.connect(self.copy_payload)
         payload_head.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignBottom)
         lay.addLayout(payload_head)
         self.payload = _mono_edit(self)
+        self.payload.setAccessibleName("Payload")
+        self.payload.setAccessibleDescription("The exact JSON sent, formatted; select to copy")
         lay.addWidget(self.payload)
 
         self.attempts_title = named(QLabel("ATTEMPTS"), "SectionTitle")
@@ -337,9 +348,20 @@ class WebhookDetailPane(DetailPane):
             enabled, why = True, f"Send {d.row.id} again now (a new round of the schedule)"
         self.retry_button.setEnabled(enabled)
         self.retry_button.setToolTip(why)
+        self.retry_button.setAccessibleDescription(why)
         show_reason = self._may_retry and d is not None and bool(d.retry_refusal)
         self.retry_reason.setText((d.retry_refusal or "") if d is not None else "")
+        self.retry_reason.setStyleSheet("")
         self.retry_reason.setVisible(show_reason)
+        self.retryStateChanged.emit()
+
+    def say_refused(self, why: str) -> None:
+        """Retry's key was pressed while Retry is off: the reason, in the failure colour,
+        under the button (it stays until the pane shows another state)."""
+        self.retry_reason.setText(why)
+        colour = theme.status_colours("failed")[0].name()
+        self.retry_reason.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        self.retry_reason.show()
 
     # -- actions ---------------------------------------------------------------------------
     def _retry_clicked(self) -> None:

@@ -19,9 +19,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QComboBox, QMenu, QPushButton, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QComboBox, QHeaderView, QMenu, QPushButton, QWidget
 
 from core import errors
 from core.overview.links import EndpointLink, WebhookLink
@@ -30,7 +30,8 @@ from core.webhooks import listing
 from core.webhooks.deliveries import PAGE_SIZE, WebhookDetail, WebhookFilter, WebhookRow
 from core.webhooks.listing import LogsChanges, LogsPage, LogsSetup
 from desktop.lists import list_page
-from desktop.lists.link_chips import span_text
+from desktop.lists.filter_row import FilterRow
+from desktop.lists.link_chips import LinkChips, span_text
 from desktop.lists.list_page import ListPage, quiet
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
@@ -59,6 +60,16 @@ _COLUMN_SAMPLES = {
     "next_retry": "in 23 h 59 min",
 }
 
+# When the table is narrower than its columns, these keep their width (what a person reads
+# a delivery by); the others give way in this order: first elided to no less than their least
+# width, then hidden.
+KEY_COLUMNS = ("created", "id", "status")
+GIVE_WAY = ("attempts", "response", "next_retry", "event", "merchant")
+LEAST_WIDTH = 72
+
+# Retry the delivery in the detail pane; on one that cannot be retried, the key says why.
+RETRY_KEYS = QKeySequence("Ctrl+Return")
+
 # A log's detail and the time it was read at (its "in 4 min" counts from then).
 ShownLog = tuple[WebhookDetail, datetime]
 
@@ -70,7 +81,8 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
     DETAIL_KEY = "webhook-detail"
     TABLE = "webhook_logs"
     PAGE_SIZE = PAGE_SIZE
-    DETAIL_WIDTH = (1000, 460)
+    # The pane's share when it opens: the table keeps room for its key columns at 1024 px.
+    DETAIL_WIDTH = (0, 400)
 
     model: WebhooksModel
     detail: WebhookDetailPane
@@ -101,21 +113,26 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
         self.test_button.setMenu(self.test_menu)
         self.test_button.setToolTip("Send a test.ping to a merchant's endpoint")
         self.endpoints_button = QPushButton(theme.icon("endpoint"), "Endpoints…", self)
+        self.endpoints_button.setToolTip("Merchants' webhook endpoints: URL, secret, health")
         self.endpoints_button.clicked.connect(self.open_endpoints)
         self.bulk_button = QPushButton(theme.icon("refresh", "#ffffff"), "Retry failed…", self)
         self.bulk_button.setObjectName("Primary")
         self.bulk_button.setToolTip("Retry every failed delivery a filter selects")
         self.bulk_button.clicked.connect(self.open_bulk_retry)
         for w in (self.test_button, self.endpoints_button, self.bulk_button):
+            w.setAccessibleName(w.text().rstrip("…"))
+            w.setAccessibleDescription(w.toolTip())
             title_row.addWidget(w)
         title_row.addSpacing(4)
         self.refresh_button = list_page.refresh_button(self, self.refresh)
+        self.refresh_button.setAccessibleDescription("Read the deliveries again (F5)")
         title_row.addWidget(self.refresh_button)
+        self.counter.setAccessibleName("Deliveries shown")
 
         self.search = list_page.search_box(
             self,
             "Log id (msg_…) or payment / refund id",
-            240,
+            180,
             self._debounce,
             self.apply_filters,
         )
@@ -131,10 +148,30 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
         self.range_combo = QComboBox(self)
         for i, (label, _span) in enumerate(TIME_RANGES):
             self.range_combo.addItem(label, i)
-        self.range_combo.setToolTip("Created")
-        list_page.fit_combos(self.merchant_combo, self.event_combo)
-        combos = (self.status_combo, self.merchant_combo, self.event_combo, self.range_combo)
-        self.add_filter_row(bar_lay, self.search, combos, self._link_chip_removed)
+        list_page.fit_combos(self.merchant_combo, self.event_combo, length=10)
+        filters = FilterRow()  # wraps onto a second line in a narrow window
+        filters.addWidget(self.search, 3)
+        for combo, name, what in (
+            (self.status_combo, "Status", "Show the deliveries of one status"),
+            (self.merchant_combo, "Merchant", "Show the deliveries to one merchant"),
+            (self.event_combo, "Event", "Show the deliveries of one event"),
+            (self.range_combo, "Created", "Show the deliveries created in the last hour, day…"),
+        ):
+            combo.setToolTip(what)
+            combo.setAccessibleName(f"{name} filter")
+            combo.setAccessibleDescription(what)
+            combo.currentIndexChanged.connect(self.apply_filters)
+            filters.addWidget(combo, 1)
+        # What a link narrowed to that the combos cannot say, as removable chips.
+        self.link_chips = LinkChips(self)
+        self.link_chips.setAccessibleName("Narrowed by a link")
+        self.link_chips.removed.connect(self._link_chip_removed)
+        filters.addWidget(self.link_chips)
+        self.clear_button = list_page.clear_button(self, self.clear_filters)
+        self.clear_button.setAccessibleName("Clear the filters")
+        self.clear_button.setAccessibleDescription("Show every delivery again")
+        filters.addWidget(self.clear_button)
+        bar_lay.addLayout(filters)
 
         self.build_list(
             root,
@@ -144,19 +181,36 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
             show_all="Show all deliveries",
             loading="Loading deliveries…",
         )
-        # What an action came to when it went well (a test event's answer, a retry).
+        self.show_all_button.setAccessibleDescription("Clear the filters and show every delivery")
+        # What an action came to when it went well (a test event's answer, a retry), and why
+        # one was refused when its key was pressed.
         self.notice, self.notice_text = list_page.message_bar(self, "Notice")
+        self.notice_text.setAccessibleName("Notice")
         bar_lay.addWidget(self.notice)
         self._set_up_table()
         pane = WebhookDetailPane(self)
         pane.retryRequested.connect(self.retry)
         pane.message.connect(self.message)
+        pane.retry_button.setShortcut(RETRY_KEYS)
         self.add_detail(pane)
+        # The key on a Retry that is off (or not on screen) says why instead of doing nothing.
+        self.retry_refused_key = QAction(self)
+        self.retry_refused_key.setShortcut(RETRY_KEYS)
+        self.retry_refused_key.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.retry_refused_key.triggered.connect(self.explain_retry)
+        self.addAction(self.retry_refused_key)
+        pane.retryStateChanged.connect(self._retry_state_changed)
+        self._retry_state_changed()
         list_page.add_shortcut(self, QKeySequence.StandardKey.Find, lambda: self.search.setFocus())
         self._restyle_notice(True)
 
     def _set_up_table(self) -> None:
         table = self.table
+        table.setAccessibleName("Deliveries")
+        table.setAccessibleDescription(
+            "Webhook deliveries, newest first; selecting one opens its payload and attempts, "
+            "Ctrl+Return retries it"
+        )
         self.enable_context_menu()
         table.setTextElideMode(Qt.TextElideMode.ElideRight)
         hh = table.horizontalHeader()
@@ -169,7 +223,44 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
         # Cells have 8 px padding a side plus the style's margins; headers a sort arrow.
         list_page.fit_columns(table, self.model, _COLUMN_SAMPLES, COLUMN, mono=("id",),
                               cell_pad=32, header_pad=40, badge="status")  # fmt: skip
+        self._natural = {key: table.columnWidth(COLUMN[key]) for key in _COLUMN_SAMPLES}
+        self._natural["response"] = max(self._natural.get("response", 0), 140)
         table.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, table))
+        table.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self.fit_columns_to_width()
+        return super().eventFilter(watched, event)
+
+    def fit_columns_to_width(self) -> None:
+        """Fit the columns into the table's width: the key columns keep theirs, the others
+        give way (elided, then hidden) so the table never has to be scrolled sideways."""
+        table = self.table
+        hh = table.horizontalHeader()
+        room = table.viewport().width() - sum(self._natural[k] for k in KEY_COLUMNS)
+        # Those that stay longest take their room first: merchant, event, next retry, ….
+        keep = list(reversed(GIVE_WAY))
+        widths: dict[str, int | None] = {}
+        for key in keep:
+            natural = self._natural[key]
+            if room >= natural:
+                widths[key] = natural
+                room -= natural
+            elif room >= LEAST_WIDTH:
+                widths[key] = room
+                room = 0
+            else:
+                widths[key] = None
+        for key in KEY_COLUMNS:
+            table.setColumnHidden(COLUMN[key], False)
+            table.setColumnWidth(COLUMN[key], self._natural[key])
+        for key, width in widths.items():
+            column = COLUMN[key]
+            table.setColumnHidden(column, width is None)
+            if width is not None and hh.sectionResizeMode(column) != QHeaderView.ResizeMode.Stretch:
+                table.setColumnWidth(column, width)
+        table.horizontalScrollBar().setValue(0)
 
     def _restyle_notice(self, ok: bool | None) -> None:
         status = {True: "success", False: "failed", None: "pending"}[ok]
@@ -323,6 +414,7 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
         self.bulk_button.setVisible(setup.may_retry)
         self.test_button.setVisible(setup.may_test)
         self.detail.set_may_retry(setup.may_retry)
+        self._retry_state_changed()
         with quiet(self.merchant_combo, self.event_combo):
             list_page.refill_combo(
                 self.merchant_combo,
@@ -364,6 +456,7 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
 
     def show_detail(self, shown: ShownLog) -> None:
         self.detail.show_detail(*shown)
+        self.table.horizontalScrollBar().setValue(0)
 
     def selected_log(self) -> WebhookRow | None:
         return self.current_row()
@@ -398,6 +491,32 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
             self.actionFinished.emit(sentence)
 
         self.runner.submit(lambda: listing.retry_and_read(ctx, actor, log_id), done, failed)
+
+    def _retry_state_changed(self) -> None:
+        """The refusal key is live exactly when the Retry button's own key is not."""
+        button = self.detail.retry_button
+        works = button.isEnabled() and not button.isHidden() and not self.detail.isHidden()
+        self.retry_refused_key.setEnabled(not works)
+
+    def update_actions(self) -> None:
+        self._retry_state_changed()
+
+    def retry_refusal(self) -> str:
+        """Why Retry cannot be done now, in one sentence."""
+        if self.setup is not None and not self.setup.may_retry:
+            return "Only support or admin staff can retry webhook deliveries."
+        if self._detail is None or self.detail.isHidden():
+            return "Select a delivery to retry it."
+        return self.detail.retry_button.toolTip() or "Retry is not available now."
+
+    def explain_retry(self) -> None:
+        """Retry's key on a delivery that cannot be retried: say why where the person is
+        looking (under the Retry button, and in the notice above the table)."""
+        why = self.retry_refusal()
+        if not self.detail.isHidden():
+            self.detail.say_refused(why)
+        self._show_notice(why, False)
+        self.message.emit(why)
 
     def _refresh_detail(self, log_id: str) -> None:
         current = self.selected_log()
@@ -466,7 +585,8 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
             none.setEnabled(False)
             return
         for mid, name in testable:
-            act = self.test_menu.addAction(f"{name} ({mid})")
+            act = self.test_menu.addAction(name)
+            act.setToolTip(mid)
             act.triggered.connect(lambda _c=False, m=mid: self.send_test_event(m))
 
     def send_test_event(self, merchant_id: str) -> None:
