@@ -17,6 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -374,6 +375,13 @@ class JobsView(QWidget):
     def _refresh_if_visible(self) -> None:
         if self.isVisible():
             self.refresh()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # light/dark: icons in the new tint
+            self.run_button.setIcon(theme.icon("run", "#ffffff"))
+            paused = bool(getattr(self.scheduler, "paused", False))
+            self.pause_button.setIcon(theme.icon("run" if paused else "pause"))
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

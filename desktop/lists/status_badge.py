@@ -120,6 +120,11 @@ class StatusLabel(QLabel):
         super().__init__(parent)
         self._status = ""
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Its colours are in its own style sheet: a light/dark switch while it is on screen
+        # must restyle it (the application's palette and style sheet do not reach them).
+        watcher = getattr(QApplication.instance(), "_paydesk_theme", None)
+        if watcher is not None:
+            watcher.changed.connect(self.restyle)
 
     def set_status(self, status: str, text: str) -> None:
         self._status = status
@@ -130,7 +135,7 @@ class StatusLabel(QLabel):
     def status(self) -> str:
         return self._status
 
-    def restyle(self) -> None:
+    def restyle(self, *_: object) -> None:
         fg, bg = theme.status_colours(self._status)
         self.setStyleSheet(
             f"QLabel {{ color: {fg.name()}; background: {bg.name()}; border-radius: 9px;"

@@ -1,7 +1,7 @@
 """The main window's menu bar and its window-wide keys (docs/keyboard.md).
 
 Database (Connection…, Gateways…, Quit), Edit (Find), View (every view with Ctrl+1 …
-Ctrl+N, next and previous view, Refresh), Actions (the keyed buttons of the view on screen,
+Ctrl+N, next and previous view, Refresh, Theme: System/Light/Dark), Actions (the keyed buttons of the view on screen,
 such as Approve and Reject) and Help (Keyboard shortcuts, Documentation, About).
 
 Find and Refresh act on the view on screen. Most views bind those keys themselves; two
@@ -110,6 +110,25 @@ class ShellMenus(QObject):
             view_menu, "Refresh", shortcuts.refresh(), self.refresh
         )
         self.refresh_action.setIcon(theme.icon("refresh"))
+        view_menu.addSeparator()
+        self.theme_menu = view_menu.addMenu("Theme")
+        themes = QActionGroup(self)
+        themes.setExclusive(True)
+        self.theme_actions: dict[str, QAction] = {}
+        for key, title in (("system", "System"), ("light", "Light"), ("dark", "Dark")):
+            action = QAction(title, self.theme_menu)
+            action.setCheckable(True)
+            action.setToolTip(
+                f"Paydesk in the {title.lower()} colours"
+                if key != "system"
+                else "Paydesk follows the system's colours"
+            )
+            action.triggered.connect(lambda _checked=False, k=key: self.choose_theme(k))
+            themes.addAction(action)
+            self.theme_menu.addAction(action)
+            self.theme_actions[key] = action
+        self.theme_menu.aboutToShow.connect(self._mark_theme)
+        self._mark_theme()
 
         self.actions_menu = bar.addMenu("&Actions")
         self.actions_menu.setToolTipsVisible(True)
@@ -130,6 +149,19 @@ class ShellMenus(QObject):
         self.own_find = QShortcut(shortcuts.find(), window, self.find)
         self.own_refresh = QShortcut(shortcuts.refresh(), window, self.refresh)
         self.update_for(None)
+
+    # -- theme -------------------------------------------------------------------------------
+    def _mark_theme(self) -> None:
+        self.theme_actions[theme.choice()].setChecked(True)
+
+    def choose_theme(self, key: str) -> None:
+        """System, Light or Dark now, for every window, and remembered for the next start."""
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.choose(app, key)
+        self._mark_theme()
 
     # -- building ----------------------------------------------------------------------------
     def _action(

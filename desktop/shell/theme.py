@@ -2,7 +2,9 @@
 
 The scheme follows the system (``QStyleHints.colorScheme``, or the platform palette's
 lightness where the platform does not say) and is re-read when the application palette
-changes. ``PAYDESK_THEME=light|dark`` overrides it (screenshots of both).
+changes. View → Theme (System/Light/Dark) chooses for the person and is remembered in the
+settings file (``theme = "dark"``); ``PAYDESK_THEME=light|dark`` overrides the remembered choice
+when the app starts (screenshots of both), and the menu overrides both while it runs.
 """
 
 from __future__ import annotations
@@ -100,6 +102,62 @@ _STATUS_DARK: dict[str, tuple[str, str]] = {
 }
 
 _state = {"dark": False, "applying": False}
+CHOICES = ("system", "light", "dark")
+# The person's choice for this run (View → Theme); None: not read yet (environment, settings).
+_choice: dict[str, str | None] = {"value": None}
+
+
+def saved_choice() -> str:
+    """The choice the settings file remembers (``system`` when none or unreadable)."""
+    from core import settings
+    from core.errors import InputError
+
+    try:
+        value = settings.load().extra.get("theme")
+    except InputError:
+        return "system"
+    return value if isinstance(value, str) and value in CHOICES else "system"
+
+
+def remember_choice(value: str) -> bool:
+    """Write the choice into the settings file, keeping every other setting (False: the file
+    cannot be read and is left alone)."""
+    from core import settings
+    from core.errors import InputError
+
+    try:
+        current = settings.load()
+    except InputError:
+        return False
+    current.extra["theme"] = value
+    settings.save(current)
+    return True
+
+
+def choice() -> str:
+    """``system``, ``light`` or ``dark``: the menu's choice this run, else ``PAYDESK_THEME``,
+    else the remembered one."""
+    if _choice["value"] is None:
+        forced = os.environ.get("PAYDESK_THEME", "").lower()
+        _choice["value"] = forced if forced in ("dark", "light") else saved_choice()
+    return _choice["value"] or "system"
+
+
+def choose(app: QApplication, value: str) -> bool:
+    """Switch to ``value`` now (every open window, badge and banner follows) and remember it.
+    Returns whether the scheme changed."""
+    if value not in CHOICES:
+        raise ValueError(f"{value!r} is not one of {', '.join(CHOICES)}")
+    _choice["value"] = value
+    remember_choice(value)
+    watcher = getattr(app, "_paydesk_theme", None)
+    if isinstance(watcher, ThemeWatcher):
+        return watcher.refresh_now()
+    dark = system_prefers_dark(app, app.palette())
+    if dark == _state["dark"]:
+        return False
+    apply(app, dark)
+    return True
 
 
 def is_dark() -> bool:
@@ -118,7 +176,7 @@ def status_colours(status: str) -> tuple[QColor, QColor]:
 
 
 def system_prefers_dark(app: QGuiApplication, system_palette: QPalette) -> bool:
-    forced = os.environ.get("PAYDESK_THEME", "").lower()
+    forced = choice()
     if forced in ("dark", "light"):
         return forced == "dark"
     scheme = app.styleHints().colorScheme()
@@ -244,7 +302,13 @@ class ThemeWatcher(QObject):
             self._refresh()
 
     def _refresh(self, *_: object) -> None:
+        self.refresh_now()
+
+    def refresh_now(self) -> bool:
+        """Apply the scheme the choice and the system call for; True when it changed."""
         dark = system_prefers_dark(self._app, self._system_palette)
-        if dark != _state["dark"]:
-            apply(self._app, dark)
-            self.changed.emit(dark)
+        if dark == _state["dark"]:
+            return False
+        apply(self._app, dark)
+        self.changed.emit(dark)
+        return True
