@@ -129,7 +129,7 @@ class RefundDetailPane(DetailPane):
     """Shows a ``RefundDetailData``; ``closed`` when the person hides the pane."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, min_width=320)
+        super().__init__(parent, min_width=300)
         self.data: RefundDetailData | None = None
 
         for button in self.findChildren(QToolButton):  # the frame's close button

@@ -113,7 +113,8 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
     TABLE = "refunds"
     PAGE_SIZE = PAGE_SIZE
     SELECTION = QAbstractItemView.SelectionMode.ExtendedSelection
-    DETAIL_WIDTH = (900, 340)
+    # A narrow pane: beside it, in a 1024 px window, the key columns keep the refund id whole.
+    DETAIL_WIDTH = (900, 300)
 
     model: RefundsModel
     detail: RefundDetailPane
