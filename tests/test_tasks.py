@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
+from core import paths
 from core.cli import main
 from core.context import Context
 from core.errors import PaydeskError, Refused
@@ -151,8 +152,10 @@ def test_purge_with_nothing_expired_purges_nothing(ctx):
 
 @pytest.fixture
 def standalone_ctx(tmp_path, clock) -> Iterator[Context]:
-    """Backups are of the standalone SQLite file only (Postgres refuses: tested above)."""
-    db = open_database(f"sqlite:///{tmp_path / 'paydesk.sqlite3'}")
+    """Backups are of the standalone SQLite file only (Postgres refuses: tested above); this
+    is the one in the data folder, whose backups keep the plain names."""
+    paths.data_dir().mkdir(parents=True, exist_ok=True)
+    db = open_database(f"sqlite:///{paths.default_database_path()}")
     upgrade(db)
     yield Context(db=db, clock=clock, client_id="test-client")
     db.dispose()
