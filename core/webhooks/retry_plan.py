@@ -186,23 +186,30 @@ class BulkOutcome:
             if not self.own:
                 return "Nothing was retried: the matching deliveries changed meanwhile."
             return f"Retried {plural(self.own)}; they are being sent now."
-        parts = []
-        if self.own:
-            parts.append(f"{plural(self.own)} of Paydesk's own are due now.")
         if f.cancelled:
-            parts.insert(
-                0,
+            said = (
                 f"Stopped: {self.sent:,} of {asked:,} gateway retries were sent before Cancel; "
-                f"{len(f.not_sent):,} were not sent.",
+                f"{len(f.not_sent):,} were not sent."
             )
+            if self.own:
+                said += f" {plural(self.own)} of Paydesk's own are due now."
+        elif not self.retried:
+            said = "Nothing was retried."
         else:
-            parts.append(f"{plural(self.sent)} were sent again by their gateway.")
+            parts = []
+            if self.own:
+                parts.append(f"{plural(self.own)} of Paydesk's own are due now")
+            if self.sent:
+                logs = "its log" if self.sent == 1 else "its logs"
+                parts.append(
+                    f"the gateway accepted {plural(self.sent, 'request', 'requests')} "
+                    f"to send {logs} again"
+                )
+            said = f"Retried {plural(self.retried)}: {', and '.join(parts)}."
         if f.errors:
             first = str(next(iter(f.errors.values()))).rstrip(".")
-            parts.append(f"{plural(len(f.errors))} at the gateway were not retried: {first}.")
-        if not f.cancelled:
-            parts.insert(0, f"Retried {plural(self.retried)}.")
-        return " ".join(parts)
+            said += f" {plural(len(f.errors))} at the gateway were not retried: {first}."
+        return said
 
     def raise_if_failed(self) -> None:
         """Raise one sentence when some gateway logs were asked for and not accepted."""

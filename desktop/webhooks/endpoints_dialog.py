@@ -155,6 +155,34 @@ def health_fields(e: Endpoint, h: EndpointHealth) -> list[tuple[str, str]]:
     ]
 
 
+def endpoint_state(e: Endpoint, h: EndpointHealth) -> str | None:
+    """What the endpoint's state means, truthfully beside its history: an endpoint that is
+    gone now after deliveries reached it says it was removed after them, not that none was
+    ever set up; a disabled one says why and when it last got one."""
+    delivered = e.last_success_at is not None or h.successes > 0
+    last = f" (the last on {_when(e.last_success_at)})" if e.last_success_at else ""
+    if not e.webhook_url:
+        if delivered:
+            return (
+                f"No endpoint is set now. Earlier deliveries reached one{last}; it was "
+                "removed after them, so new deliveries wait until an admin sets a URL."
+            )
+        return "No endpoint is set up yet; deliveries wait until an admin sets a URL."
+    if not e.webhook_enabled:
+        why = (e.disabled_reason or "").strip().rstrip(".")
+        said = f"Disabled: {why}." if why else "Disabled."
+        if delivered:
+            said += f" Deliveries reached it before it was disabled{last}."
+        return said + " New deliveries wait until it is enabled."
+    return None
+
+
+READ_ONLY_NOTE = (
+    "Only admin staff can change an endpoint: its URL, secret and whether it is enabled are "
+    "read-only for you."
+)
+
+
 class EndpointsDialog(ActingDialog):
     """Merchants on the left, the chosen one's endpoint on the right. ``changed`` after an
     action succeeded (the sentence), ``failed`` with the sentence of one that did not."""
@@ -203,6 +231,8 @@ class EndpointsDialog(ActingDialog):
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setSpacing(1)
         self.list.setIconSize(QSize(18, 18))
+        self.list.setAccessibleName("Merchants")
+        self.list.setAccessibleDescription("Choose a merchant to see its webhook endpoint")
         self.list.currentItemChanged.connect(self._chosen)
         split.addWidget(self.list)
 
@@ -229,15 +259,31 @@ class EndpointsDialog(ActingDialog):
         p.addWidget(named(QLabel("ENDPOINT"), "SectionTitle"))
         url_row = QHBoxLayout()
         self.url_edit = QLineEdit(self)
-        self.url_edit.setPlaceholderText("https://example.com/webhooks")
+        self.url_edit.setPlaceholderText(
+            "https://example.com/webhooks" if self.may_manage else "No endpoint set"
+        )
         self.url_edit.setClearButtonEnabled(self.may_manage)
         self.url_edit.setReadOnly(not self.may_manage)
+        self.url_edit.setAccessibleName("Webhook URL")
+        self.url_edit.setAccessibleDescription(
+            "Where this merchant's deliveries go; Return saves it"
+            if self.may_manage
+            else "Read-only: only admin staff can change the webhook URL"
+        )
+        self.url_edit.setToolTip("" if self.may_manage else READ_ONLY_NOTE)
         self.url_edit.returnPressed.connect(self.save_url)
         url_row.addWidget(self.url_edit, 1)
         self.save_button = QPushButton("Save URL", self)
+        self.save_button.setAccessibleDescription("Save the webhook URL (admin)")
         self.save_button.clicked.connect(self.save_url)
         url_row.addWidget(self.save_button)
         p.addLayout(url_row)
+        # Support and finance staff look: the fields they cannot change say so.
+        self.read_only_note = named(QLabel(READ_ONLY_NOTE), "Muted")
+        self.read_only_note.setWordWrap(True)
+        self.read_only_note.setAccessibleName("Read-only")
+        self.read_only_note.setVisible(not self.may_manage)
+        p.addWidget(self.read_only_note)
         self.url_error = QLabel("", self)
         self.url_edit.textEdited.connect(lambda _t: self.url_error.hide())
         self.url_error.setWordWrap(True)
@@ -256,7 +302,13 @@ class EndpointsDialog(ActingDialog):
         self.copy_secret_button.clicked.connect(self.copy_secret)
         self.rotate_button = QPushButton(theme.icon("key"), "Rotate…", self)
         self.rotate_button.clicked.connect(self.rotate)
-        for b in (self.reveal_button, self.copy_secret_button, self.rotate_button):
+        self.secret.setAccessibleName("Signing secret")
+        for b, what in (
+            (self.reveal_button, "Show the whole signing secret (admin; audited)"),
+            (self.copy_secret_button, "Copy the revealed signing secret"),
+            (self.rotate_button, "Make a new signing secret (admin)"),
+        ):
+            b.setAccessibleDescription(what)
             secret_row.addWidget(b)
         p.addLayout(secret_row)
 
@@ -271,6 +323,8 @@ class EndpointsDialog(ActingDialog):
         self.enable_button.clicked.connect(self.toggle_enabled)
         self.test_button = QPushButton(theme.icon("delivery"), "Send test event", self)
         self.test_button.clicked.connect(self.send_test_event)
+        self.enable_button.setAccessibleDescription("Enable or disable this endpoint (admin)")
+        self.test_button.setAccessibleDescription("Send a test.ping to this endpoint")
         actions.addWidget(self.enable_button)
         actions.addWidget(self.test_button)
         actions.addStretch(1)
@@ -306,6 +360,9 @@ class EndpointsDialog(ActingDialog):
         self.test_button.setVisible(self.may_test)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        close = buttons.button(QDialogButtonBox.StandardButton.Close)
+        close.setAccessibleName("Close")
+        close.setAccessibleDescription("Close the endpoints window")
         buttons.rejected.connect(self.reject)
         buttons.setContentsMargins(12, 0, 12, 0)
         lay.addWidget(buttons)
@@ -340,6 +397,7 @@ class EndpointsDialog(ActingDialog):
             state = "no endpoint"
         item = QListWidgetItem(f"{e.name}\n{e.merchant_id} · {state}")
         item.setData(Qt.ItemDataRole.UserRole, e.merchant_id)
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{e.name}, {state}")
         colour = theme.status_colours(
             "success" if state == "enabled" else ("failed" if e.webhook_url else "cancelled")
         )[0]
@@ -377,9 +435,10 @@ class EndpointsDialog(ActingDialog):
         else:
             self.badge.set_status("failed", "Disabled")
         self.subtitle.setText(e.merchant_id)
-        reason = e.disabled_reason if not e.webhook_enabled else None
+        reason = endpoint_state(e, loaded.health)
         self.disabled_reason.setText(reason or "")
-        self.disabled_reason.setStyleSheet(f"color: {theme.status_colours('failed')[0].name()};")
+        status = "failed" if e.webhook_url else "cancelled"
+        self.disabled_reason.setStyleSheet(f"color: {theme.status_colours(status)[0].name()};")
         self.disabled_reason.setVisible(bool(reason))
         if fresh or not self.url_edit.hasFocus():
             self.url_edit.setText(e.webhook_url or "")
@@ -431,13 +490,16 @@ class EndpointsDialog(ActingDialog):
             )
         )
         if not has_url:
-            why = "This merchant has no webhook endpoint; an admin can set one."
+            why = (
+                f"{e.name if e else 'This merchant'} has no webhook endpoint; an admin can set one."
+            )
         elif not enabled:
             why = "The endpoint is disabled; enable it first."
         else:
             why = ""
         self.test_button.setEnabled(bool(e) and not why and not busy)
         self.test_button.setToolTip(why or "Send a test.ping to this endpoint and show the answer")
+        self.test_button.setAccessibleDescription(self.test_button.toolTip())
 
     # -- actions ---------------------------------------------------------------------------
     def _act(self, work: Callable[[], Endpoint], done_sentence: Callable[[Endpoint], str]) -> None:
