@@ -44,6 +44,42 @@ def exponent(currency: str) -> int:
 # What an amount may look like once a leading currency symbol or code is taken off: ASCII
 # digits, "," only between groups of three digits before the decimal point, at most one ".".
 _AMOUNT = re.compile(r"(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<frac>[0-9]+))?", re.ASCII)
+# Rupees may also be grouped the Indian way (1,00,000.00: the last three digits, then pairs),
+# as Paydesk writes them under that setting; what it writes it reads back.
+_INDIAN = re.compile(
+    r"(?P<whole>[0-9]{1,2}(?:,[0-9]{2})*,[0-9]{3})(?:\.(?P<frac>[0-9]+))?", re.ASCII
+)
+
+# How rupee amounts are grouped: "western" (₹100,000.00) or "indian" (₹1,00,000.00). The app
+# sets it once from the settings file or the locale (desktop.shell); the default is western.
+GROUPINGS = ("western", "indian")
+_grouping = {"INR": "western"}
+
+
+def set_inr_grouping(style: str) -> None:
+    if style not in GROUPINGS:
+        raise InputError(f"{style!r} is not a grouping; use one of {', '.join(GROUPINGS)}.")
+    _grouping["INR"] = style
+
+
+def inr_grouping() -> str:
+    return _grouping["INR"]
+
+
+def group_digits(whole: int, currency: str) -> str:
+    """``whole`` (not negative) with its group separators: ``1,00,000`` for rupees under the
+    Indian grouping, else ``100,000``."""
+    if currency.upper() != "INR" or _grouping["INR"] != "indian" or whole < 100_000:
+        return f"{whole:,}"
+    text = str(whole)
+    head, tail = text[:-3], text[-3:]
+    pairs: list[str] = []
+    while len(head) > 2:
+        pairs.insert(0, head[-2:])
+        head = head[:-2]
+    return ",".join([head, *pairs, tail])
+
+
 # At most this many digits before the decimal point (a quadrillion: far above any payment, and
 # minor units of every currency stay inside a 64-bit integer).
 MAX_WHOLE_DIGITS = 15
@@ -79,6 +115,8 @@ def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
     if cleaned.startswith("-") and _AMOUNT.fullmatch(cleaned[1:].strip()):
         raise InputError("The amount must be greater than zero.")
     match = _AMOUNT.fullmatch(cleaned)
+    if match is None and code == "INR":
+        match = _INDIAN.fullmatch(cleaned)
     if match is None:
         if any(ch.isdigit() and not ("0" <= ch <= "9") for ch in cleaned):
             raise InputError(f"{shown} is not an amount: type the digits 0-9.")
@@ -112,7 +150,7 @@ def format_money(amount: int, currency: str, *, symbol: bool = True) -> str:
     exp = exponent(currency)
     sign = "-" if amount < 0 else ""
     whole, frac = divmod(abs(amount), 10**exp)
-    number = f"{whole:,}" + (f".{frac:0{exp}d}" if exp else "")
+    number = group_digits(whole, currency) + (f".{frac:0{exp}d}" if exp else "")
     if not symbol:
         return f"{sign}{number}"
     sym = SYMBOLS.get(currency.upper())

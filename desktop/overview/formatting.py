@@ -44,7 +44,8 @@ def compact_money(amount: int, currency: str) -> str:
     symbol = money.SYMBOLS.get(currency.upper(), currency.upper() + " ")
     units = (
         ((10_000_000, "Cr"), (100_000, "L"), (1_000, "K"))
-        if currency.upper() == "INR"  # lakh and crore: how amounts are read in India
+        # Lakh and crore where rupees are grouped the Indian way (the tables and tiles too).
+        if currency.upper() == "INR" and money.inr_grouping() == "indian"
         else ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K"))
     )
     for size, suffix in units:

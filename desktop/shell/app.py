@@ -48,6 +48,9 @@ def make_application() -> QApplication:
     if not hasattr(app, "_paydesk_theme"):
         app._paydesk_theme = theme.ThemeWatcher(app)  # type: ignore[attr-defined]
     app.setWindowIcon(theme.app_icon())
+    from desktop.shell import grouping
+
+    grouping.apply_saved()  # rupees grouped one way in every table, tile and axis
     return app
 
 

@@ -1,7 +1,7 @@
 """The main window's menu bar and its window-wide keys (docs/keyboard.md).
 
 Database (Connection…, Gateways…, Quit), Edit (Find), View (every view with Ctrl+1 …
-Ctrl+N, next and previous view, Refresh, Theme: System/Light/Dark), Actions (the keyed buttons of the view on screen,
+Ctrl+N, next and previous view, Refresh, Theme: System/Light/Dark, Rupee grouping), Actions (the keyed buttons of the view on screen,
 such as Approve and Reject) and Help (Keyboard shortcuts, Documentation, About).
 
 Find and Refresh act on the view on screen. Most views bind those keys themselves; two
@@ -129,6 +129,23 @@ class ShellMenus(QObject):
             self.theme_actions[key] = action
         self.theme_menu.aboutToShow.connect(self._mark_theme)
         self._mark_theme()
+        self.grouping_menu = view_menu.addMenu("Rupee grouping")
+        groupings = QActionGroup(self)
+        groupings.setExclusive(True)
+        self.grouping_actions: dict[str, QAction] = {}
+        for key, title in (
+            ("locale", "As the locale writes them"),
+            ("indian", "Indian: ₹1,00,000.00, lakh and crore"),
+            ("western", "Western: ₹100,000.00, K and M"),
+        ):
+            action = QAction(title, self.grouping_menu)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _checked=False, k=key: self.choose_grouping(k))
+            groupings.addAction(action)
+            self.grouping_menu.addAction(action)
+            self.grouping_actions[key] = action
+        self.grouping_menu.aboutToShow.connect(self._mark_grouping)
+        self._mark_grouping()
 
         self.actions_menu = bar.addMenu("&Actions")
         self.actions_menu.setToolTipsVisible(True)
@@ -162,6 +179,25 @@ class ShellMenus(QObject):
         if isinstance(app, QApplication):
             theme.choose(app, key)
         self._mark_theme()
+
+    def _mark_grouping(self) -> None:
+        from desktop.shell import grouping
+
+        self.grouping_actions[grouping.saved_choice()].setChecked(True)
+
+    def choose_grouping(self, key: str) -> None:
+        """Rupees grouped the Indian or the Western way in every table, tile and chart axis:
+        every open view reads its figures again, and the choice is remembered."""
+        from desktop.shell import grouping
+
+        grouping.choose(key)
+        self._mark_grouping()
+        built = getattr(self.host, "view", None)
+        for view_key in views.view_keys():
+            widget = built(view_key) if built is not None else None
+            again = views.refresh_of(widget) if widget is not None else None
+            if again is not None:
+                again()
 
     # -- building ----------------------------------------------------------------------------
     def _action(
