@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -27,11 +26,18 @@ from core.gateway.needs_check import GatewayReview
 from core.refunds.labels import NEEDS_CHECK_LABEL
 from core.refunds.records import RefundView
 from desktop.lists.detail_pane import field_grid, fill_fields
+from desktop.lists.filter_row import FilterRow
 from desktop.refunds.dialog import error_line, form_style, show_error_line
 from desktop.shell.named import named
 
 LINK_TEXT = "Link to gateway refund…"
 RESEND_TEXT = "Send again…"
+
+
+def breakable(text: str) -> str:
+    """``text`` with a break opportunity after each ``/`` (a zero-width space), so a URL or
+    a path in the evidence wraps in a narrow pane instead of widening it."""
+    return text.replace("/", "/\u200b")
 
 
 def _when(dt: datetime | None) -> str:
@@ -71,8 +77,7 @@ class GatewaySection(QWidget):
         self.evidence.setWordWrap(True)
         self.evidence.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.evidence)
-        row = QHBoxLayout()
-        row.setSpacing(8)
+        row = FilterRow()  # the two side by side, or one under the other in a narrow pane
         self.link_button = QPushButton(LINK_TEXT, self)
         self.link_button.setAccessibleName("Link to gateway refund")
         self.link_button.setAccessibleDescription(
@@ -85,7 +90,6 @@ class GatewaySection(QWidget):
         )
         row.addWidget(self.link_button)
         row.addWidget(self.resend_button)
-        row.addStretch(1)
         lay.addLayout(row)
         self.why = named(QLabel(""), "Muted")
         self.why.setWordWrap(True)
@@ -107,7 +111,9 @@ class GatewaySection(QWidget):
                 ("Last looked", _when(s.checked_at)),
             ],
         )
-        self.evidence.setText(s.evidence or "Nothing recorded yet.")
+        # One paragraph per entry (each starts with its time).
+        entries = (s.evidence or "Nothing recorded yet.").splitlines()
+        self.evidence.setText(breakable("\n\n".join(e for e in entries if e.strip())))
         open_case = review.needs_check or review.looked_for
         self.evidence_title.setVisible(bool(s.evidence) or open_case)
         self.evidence.setVisible(bool(s.evidence) or open_case)

@@ -514,7 +514,9 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
                 if not plan.approve:
                     note = self._refusals["approve"] or ""
             elif len(chosen) == 1 and d is not None and d.refund.id == chosen[0].id:
-                note = d.why_not.get("approve") or ""
+                # A refund waiting at the gateway: what is to be decided is its check.
+                waiting = d.review is not None and (d.review.needs_check or d.review.looked_for)
+                note = "" if waiting else d.why_not.get("approve") or ""
         self.detail.set_note(note)
         self.detail.gateway.set_busy(self._busy)
 

@@ -112,6 +112,7 @@ def test_needs_check_lists_them_with_the_evidence(qtbot, ctx, clock, gateway, fi
     open_refund(qtbot, view, waiting[0])
     pane, section = view.detail, view.detail.gateway
     assert pane.badge.text() == "Needs check"
+    assert not pane.note.isVisible()  # its approval is long done: the check is what is asked
     assert section.value("Gateway") == "acme"
     assert section.value("Outcome").startswith("Needs check: the answer to the request was lost")
     assert section.value("Sent") != "—"
