@@ -29,13 +29,6 @@ INTERACTIVE = (QAbstractButton, QLineEdit, QComboBox, QAbstractItemView, QCheckB
 # and shrinks as they are named (several of these views are being reworked by their owners).
 # view key -> (file, the unnamed widgets as ``unnamed`` writes them)
 KNOWN: dict[str, tuple[str, list[str]]] = {
-    "webhooks": (
-        "desktop/webhooks/view.py, desktop/lists/list_page.py",
-        [
-            "QComboBox FilterBar/QComboBox",
-            "QTableView QSplitter/QStackedWidget/QTableView",
-        ],
-    ),
 }
 
 
