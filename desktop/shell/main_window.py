@@ -61,6 +61,28 @@ LIVE_TABLES = ("payments", "refunds", "webhook_logs", "merchants")
 FOLLOWS_CHANGES = frozenset({"dashboard", "refunds", "webhooks", "activity"})
 
 
+def _zone_now() -> tuple[str, str]:
+    """This computer's zone now: its short name and its offset (``IST``, ``UTC+05:30``)."""
+    from datetime import datetime
+
+    local = datetime.now().astimezone()
+    offset = local.strftime("%z") or "+0000"
+    sign, hours, minutes = offset[0], offset[1:3], offset[3:5]
+    utc = "UTC" if offset in ("+0000", "-0000") else f"UTC{sign}{hours}:{minutes}"
+    return local.tzname() or utc, utc
+
+
+def zone_text() -> str:
+    name, _utc = _zone_now()
+    return f"Times: {name}"
+
+
+def zone_tooltip() -> str:
+    name, utc = _zone_now()
+    same = "" if name == utc else f" ({utc})"
+    return f"Every time Paydesk shows is in {name}{same}, this computer's time zone."
+
+
 class _SchedulerBridge(QObject):
     changed = Signal()
     ran = Signal(object)  # the TaskState of a finished run, on the UI thread
@@ -312,6 +334,12 @@ class MainWindow(QMainWindow):
         self.presence_label.hide()
         self.scheduler_label = QLabel("")
         self.db_label = QLabel("")
+        # The zone every time on screen is in, said once here instead of beside each time.
+        self.zone_label = QLabel(zone_text())
+        self.zone_label.setAccessibleName("Time zone")
+        self.zone_label.setToolTip(zone_tooltip())
+        self.zone_label.setAccessibleDescription(zone_tooltip())
+        status.addPermanentWidget(self.zone_label)
         status.addPermanentWidget(self.identity_label)
         status.addPermanentWidget(self.presence_label)
         status.addPermanentWidget(self.scheduler_label)

@@ -96,3 +96,26 @@ class _State:
 def test_only_an_auto_approval_that_approved_something_is_told(state, said):
     text = notice_for(state)
     assert (text is None) if said is None else (text or "").startswith(said)
+
+
+def test_the_status_bar_names_the_time_zone_once(qtbot, tmp_path, monkeypatch):
+    """Times on screen are this computer's; the status bar says which zone that is."""
+    import time
+
+    from tests.gui.test_shell_keyboard import demo_like_database
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        window = opened_window(qtbot, demo_like_database(tmp_path / "desk.sqlite3"))
+        try:
+            assert window.zone_label.isVisible()
+            assert window.zone_label.text() == "Times: IST"
+            assert window.zone_label.toolTip() == (
+                "Every time Paydesk shows is in IST (UTC+05:30), this computer's time zone."
+            )
+        finally:
+            close_window(window)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
