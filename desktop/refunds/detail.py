@@ -57,6 +57,18 @@ def load_refund_detail(db: Database, refund_id: str, actor: str) -> RefundDetail
     return RefundDetailData(found.detail, found.why_not, checked)
 
 
+def show_note(label: QLabel, text: str) -> None:
+    """Show why an action is off in ``label`` (an ``ActionNote``), in the current scheme's
+    colours of something waiting for the person; nothing hides it."""
+    fg, bg = theme.status_colours("pending_approval")
+    label.setStyleSheet(
+        f"QLabel#ActionNote {{ color: {fg.name()}; background: {bg.name()};"
+        " border-radius: 6px; padding: 6px 8px; }"
+    )
+    label.setText(text)
+    label.setVisible(bool(text))
+
+
 def _when(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S") if dt else "—"
 
@@ -213,13 +225,7 @@ class RefundDetailPane(DetailPane):
 
     def set_note(self, text: str) -> None:
         """Show ``text`` at the top of the pane (nothing: hide the note)."""
-        fg, bg = theme.status_colours("pending_approval")
-        self.note.setStyleSheet(
-            f"QLabel#ActionNote {{ color: {fg.name()}; background: {bg.name()};"
-            " border-radius: 6px; padding: 6px 8px; }"
-        )
-        self.note.setText(text)
-        self.note.setVisible(bool(text))
+        show_note(self.note, text)
 
     def show_loading(self, refund_id: str) -> None:
         self.subtitle.setText(f"{refund_id} · loading…")

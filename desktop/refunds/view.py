@@ -18,14 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QLabel,
     QMenu,
     QMessageBox,
@@ -41,21 +39,23 @@ from core.gateway import refund_review
 from core.overview.links import RefundLink
 from core.refunds import queue
 from core.refunds import service as rf
-from core.refunds.labels import NEEDS_CHECK_LABEL
 from core.refunds.many import ApprovalPlan, approval_plan, approve_planned, plan_approval
 from core.refunds.queries import PAGE_SIZE
 from core.refunds.queue import QueueChanges, QueuePage, QueueSetup
 from core.refunds.records import RefundFilter, RefundView, filter_for_link
-from core.refunds.states import KINDS, STATUSES
 from desktop.lists import list_page
-from desktop.lists.filter_row import FilterRow
-from desktop.lists.link_chips import LinkChips, span_text
 from desktop.lists.list_page import ListPage, quiet
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.refunds.columns import ColumnFit
 from desktop.refunds.decision_dialogs import RejectDialog, approval_box, approved_text
-from desktop.refunds.detail import RefundDetailData, RefundDetailPane, load_refund_detail
-from desktop.refunds.model import COLUMN, KIND_NAMES, STATUS_NAMES, STATUS_ROLE, RefundsModel
+from desktop.refunds.detail import (
+    RefundDetailData,
+    RefundDetailPane,
+    load_refund_detail,
+    show_note,
+)
+from desktop.refunds.filters import QueueFilters
+from desktop.refunds.model import COLUMN, STATUS_NAMES, STATUS_ROLE, RefundsModel
 from desktop.refunds.review import LinkDialog, resend_box
 from desktop.shell import theme
 from desktop.shell.elided_label import ElidedLabel
@@ -65,19 +65,7 @@ from desktop.shell.views import AppServices
 AGE_TICK_MS = 30_000
 APPROVE_KEYS = QKeySequence("Ctrl+Return")
 REJECT_KEYS = QKeySequence("Ctrl+Backspace")
-# The status filter's choice for the gateway's Needs check (not a status of its own).
-NEEDS_CHECK = "needs_check"
 
-# (label, min_age, max_age)
-AGES: tuple[tuple[str, timedelta | None, timedelta | None], ...] = (
-    ("Any age", None, None),
-    ("Under 1 hour", None, timedelta(hours=1)),
-    ("Under 1 day", None, timedelta(days=1)),
-    ("Over 1 day", timedelta(days=1), None),
-    ("Over 3 days", timedelta(days=3), None),
-    ("Over 7 days", timedelta(days=7), None),
-    ("Over 14 days", timedelta(days=14), None),
-)
 # The widest text each column usually holds; widths follow the font in use.
 _COLUMN_SAMPLES = {
     "requested": "31 Dec 23:59",
@@ -95,11 +83,6 @@ _COLUMN_SAMPLES = {
 
 def shortcut_text(keys: QKeySequence) -> str:
     return keys.toString(QKeySequence.SequenceFormat.NativeText)
-
-
-def _status_choice(f: RefundFilter) -> str | None:
-    """The status filter's data for ``f`` (the Needs-check choice, a status, or None)."""
-    return NEEDS_CHECK if getattr(f, "needs_check", False) else f.status
 
 
 class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
@@ -130,9 +113,6 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         self.confirm_box: QMessageBox | None = None
         # Why each action is off now (None: it is on), for the keys pressed on an off one.
         self._refusals: dict[str, str | None] = {}
-        # What a RefundLink narrowed to that the combos cannot say (shown as chips): the
-        # filter's currency, created_* and processed_* fields.
-        self._link_extras: dict[str, Any] = {}
 
         self._ages = QTimer(self)
         self._ages.setInterval(AGE_TICK_MS)
@@ -186,43 +166,14 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         self.action_note.hide()
         bar_lay.addWidget(self.action_note)
 
-        self.search = list_page.search_box(
-            self, "Refund id or payment id", 200, self._debounce, self.apply_filters
+        self.filters = QueueFilters(
+            self, self._debounce, self.apply_filters, self.clear_filters, self._link_chip_removed
         )
-        self.status_combo = QComboBox(self)
-        self.status_combo.addItem("All statuses", None)
-        for key in STATUSES:
-            self.status_combo.addItem(STATUS_NAMES[key], key)
-        self.status_combo.addItem(NEEDS_CHECK_LABEL, NEEDS_CHECK)
-        self.status_combo.setItemData(
-            self.status_combo.count() - 1,
-            "Gateway refunds whose outcome is unknown past the check time",
-            Qt.ItemDataRole.ToolTipRole,
-        )
-        self.merchant_combo = QComboBox(self)
-        self.merchant_combo.addItem("All merchants", None)
-        self.requester_combo = QComboBox(self)
-        self.requester_combo.addItem("Anyone", None)
-        self.kind_combo = QComboBox(self)
-        self.kind_combo.addItem("All kinds", None)
-        for kind in KINDS:
-            self.kind_combo.addItem(KIND_NAMES[kind], kind)
-        self.age_combo = QComboBox(self)
-        for i, (label, _lo, _hi) in enumerate(AGES):
-            self.age_combo.addItem(label, i)
-        list_page.fit_combos(self.merchant_combo, self.requester_combo)
-        for combo, name, what in (
-            (self.status_combo, "Status filter",
-             "Show the refunds of one status, or those that need a check at the gateway"),
-            (self.merchant_combo, "Merchant filter", "Show the refunds of one merchant"),
-            (self.requester_combo, "Requested by", "Show the refunds one person requested"),
-            (self.kind_combo, "Kind filter", "Show full, partial or pro-rata refunds"),
-            (self.age_combo, "Age of the request", "Show the requests of an age"),
-        ):  # fmt: skip
-            combo.setAccessibleName(name)
-            combo.setAccessibleDescription(what)
-            combo.setToolTip(what)
-        self._add_filters(bar_lay)
+        f = self.filters
+        self.search, self.status_combo, self.merchant_combo = f.search, f.status, f.merchant
+        self.requester_combo, self.kind_combo, self.age_combo = f.requester, f.kind, f.age
+        self.link_chips, self.clear_button = f.link_chips, f.clear_button
+        bar_lay.addLayout(f.row)
 
         self.build_list(
             root,
@@ -243,25 +194,6 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         self.add_detail(pane)
         list_page.add_shortcut(self, QKeySequence.StandardKey.Find, lambda: self.search.setFocus())
 
-    def _add_filters(self, bar_lay: Any) -> None:
-        """The row of filters, wrapping onto more lines in a narrow window: the search, the
-        combos (each applies as it changes), a link's chips and Clear."""
-        filters = FilterRow()
-        # The search takes the room a line has left; a combo wrapped onto a line of its own
-        # keeps its width rather than spanning the window.
-        filters.addWidget(self.search, 1)
-        for combo in self._combos():
-            combo.currentIndexChanged.connect(self.apply_filters)
-            filters.addWidget(combo)
-        self.link_chips = LinkChips(self)
-        self.link_chips.removed.connect(self._link_chip_removed)
-        filters.addWidget(self.link_chips)
-        self.clear_button = list_page.clear_button(self, self.clear_filters)
-        self.clear_button.setAccessibleDescription("Clear every filter")
-        filters.addWidget(self.clear_button)
-        bar_lay.addLayout(filters)
-        self.filter_row = filters
-
     def _refusal_key(self, keys: QKeySequence, action: str) -> QAction:
         key = QAction(self)
         key.setShortcut(keys)
@@ -269,10 +201,6 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         key.triggered.connect(lambda: self.explain(action))
         self.addAction(key)
         return key
-
-    def _combos(self) -> tuple[QComboBox, ...]:
-        return (self.status_combo, self.merchant_combo, self.requester_combo, self.kind_combo,
-                self.age_combo)  # fmt: skip
 
     def _set_up_table(self) -> None:
         table = self.table
@@ -302,20 +230,7 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
 
     # -- queries -----------------------------------------------------------------------------
     def current_filter(self) -> nc.QueueFilter:
-        _label, min_age, max_age = AGES[self.age_combo.currentData() or 0]
-        status = self.status_combo.currentData()
-        return nc.QueueFilter(
-            status=None if status == NEEDS_CHECK else status,
-            needs_check=status == NEEDS_CHECK,
-            merchant_id=self.merchant_combo.currentData(),
-            requested_by=self.requester_combo.currentData(),
-            kind=self.kind_combo.currentData(),
-            min_age=min_age,
-            max_age=max_age,
-            search=self.search.text(),
-            descending=self._filter.descending,
-            **self._link_extras,
-        )
+        return self.filters.current(self._filter.descending)
 
     def first_load(self) -> None:
         """Who is acting decides the default: finance and admin staff start on the refunds
@@ -346,8 +261,8 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         with quiet(*self.filter_widgets()):
             self._debounce.stop()
             self.reset_filter_widgets()
-            self.status_combo.setCurrentIndex(max(0, self.status_combo.findData(f.status)))
-        self._set_link_extras(
+            self.filters.show_status(f)
+        self.filters.set_link_extras(
             currency=f.currency,
             created_from=f.created_from,
             created_to=f.created_to,
@@ -358,31 +273,15 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         self.table.horizontalHeader().setSortIndicator(COLUMN["requested"], order)
         self.run_query(f)
 
-    def _set_link_extras(self, **extras: Any) -> None:
-        self._link_extras = {k: v for k, v in extras.items() if v is not None}
-        e = self._link_extras
-        currency = e.get("currency")
-        chips = [("currency", f"Currency: {currency}" if currency else None, "Show every currency")]
-        for key, word in (("created", "Requested"), ("processed", "Processed")):
-            start, end = e.get(f"{key}_from"), e.get(f"{key}_to")
-            text = f"{word} {span_text(start, end)}" if start or end else None
-            chips.append((key, text, f"{word} at any time"))
-        for key, text, tip in chips:
-            self.link_chips.set_chip(key, text, tip)
-            chip = self.link_chips.chip(key)
-            if chip is not None:
-                chip.setAccessibleDescription(f"Remove this narrowing: {tip.lower()}")
-
     def _link_chip_removed(self, key: str) -> None:
-        extras = {k: v for k, v in self._link_extras.items() if not k.startswith(key)}
-        self._set_link_extras(**extras)
+        self.filters.drop_link_extra(key)
         self.apply_filters()
 
     def filter_widgets(self) -> tuple[QWidget, ...]:
-        return (self.search, *self._combos())
+        return (self.search, *self.filters.combos())
 
     def clear_more_filters(self) -> None:
-        self._set_link_extras()
+        self.filters.set_link_extras()
 
     def status_filter(self) -> str | None:
         # The Needs-check list holds processing refunds.
@@ -416,18 +315,7 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         # The UI offers only what the role allows; the service refuses the rest anyway.
         for b in (self.approve_button, self.reject_button, self.retry_button):
             b.setVisible(setup.deciding)
-        with quiet(self.status_combo, self.merchant_combo, self.requester_combo):
-            self.status_combo.setCurrentIndex(
-                max(0, self.status_combo.findData(_status_choice(f)))
-            )
-            list_page.refill_combo(
-                self.merchant_combo,
-                "All merchants",
-                sorted(setup.merchants.items(), key=lambda kv: kv[1].lower()),
-            )
-            people = [(self.actor, f"Me ({self.actor})")]
-            people += [(u, u) for u in setup.staff if u != self.actor]
-            list_page.refill_combo(self.requester_combo, "Anyone", people)
+        self.filters.take_setup(setup, f, self.actor)
         self.model.set_merchant_names(setup.merchants)
         if setup.refusal:
             self.show_banner(setup.refusal)
@@ -555,13 +443,7 @@ class RefundsView(ListPage[RefundView, nc.QueueFilter, RefundDetailData]):
         why = self._refusals.get(action)
         if not why:
             return
-        self.action_note.setText(why)
-        fg, bg = theme.status_colours("pending_approval")
-        self.action_note.setStyleSheet(
-            f"QLabel#ActionNote {{ color: {fg.name()}; background: {bg.name()};"
-            " border-radius: 6px; padding: 6px 8px; }"
-        )
-        self.action_note.show()
+        show_note(self.action_note, why)
         self.message.emit(why)
 
     # -- actions -------------------------------------------------------------------------------
