@@ -22,6 +22,8 @@ Variations (``Variation`` fields):
 ``max_limit``       the most rows one page gives, whatever ``limit`` asks
 ``fail_status``     every merchant route answers this status (a ``5xx`` outage; 0: none)
 ``delay``           seconds every answer waits (timeouts)
+``order``           ``"newest"`` first (``created_at`` descending, as the implementations seen
+                    list payments, refunds and logs) or ``"oldest"`` first
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Variation:
     max_limit: int = 100
     fail_status: int = 0
     delay: float = 0.0
+    order: str = "newest"
 
 
 @dataclass
@@ -84,6 +87,9 @@ class FakeGateway:
         self.requests: list[Seen] = []
         self.lock = threading.RLock()
         self._tick = 0
+        # Each list in its order, kept until a row is added or changed through the helpers
+        # (sorting 100,000 rows for every page would make the bench measure the fake).
+        self._sorted: dict[str, tuple[tuple[int, int, str], list[dict[str, Any]]]] = {}
         # Requests being answered right now, and the most there ever were at once.
         self.in_flight = 0
         self.most_in_flight = 0
@@ -212,6 +218,32 @@ class FakeGateway:
             if log and status in ("success", "failed"):
                 self.add_log(f"payment.{status}", pay)
 
+    def deliver_log(self, log_id: str, status: str = "success") -> dict[str, Any]:
+        """The gateway's worker tries a log again (a retry of an old log): one more attempt,
+        ending ``status``; the log keeps its place in the list."""
+        with self.lock:
+            log = self.state.logs[log_id]
+            at = self._now()
+            log["status"] = status
+            log["attempts"] = int(log.get("attempts") or 0) + 1
+            log["last_attempt_at"] = self.stamp(at)
+            log["next_retry_at"] = None if status != "pending" else self.stamp(at)
+            log["response_code"] = 200 if status == "success" else 500
+            log["response_body"] = "ok" if status == "success" else "error"
+            return log
+
+    def listed(self, kind: str) -> list[dict[str, Any]]:
+        """The payments, refunds or logs in the order the list routes give them."""
+        with self.lock:
+            rows: dict[str, dict[str, Any]] = getattr(self.state, kind)
+            key = (id(rows), len(rows), self._tick, self.variation.order)
+            cached = self._sorted.get(kind)
+            if cached is None or cached[0] != key:
+                newest = self.variation.order != "oldest"
+                ordered = sorted(rows.values(), key=lambda r: r["created_at"], reverse=newest)
+                cached = self._sorted[kind] = (key, ordered)
+            return cached[1]
+
     def process_refunds(self, payment_ids: set[str] | None = None) -> None:
         """The gateway's worker: every pending refund (of ``payment_ids`` when given) becomes
         processed, each with its ``refund.processed`` log."""
@@ -303,10 +335,7 @@ class FakeGateway:
         if method == "GET" and route == ["payments"]:
             if v.payment_list == "none":
                 raise _Unknown
-            with self.lock:
-                rows = sorted(
-                    self.state.payments.values(), key=lambda p: p["created_at"], reverse=True
-                )
+            rows = self.listed("payments")
             if v.payment_list == "array":
                 return _json(h, 200, rows)
             limit = min(_int(query.get("limit"), 10), v.max_limit)
@@ -329,10 +358,7 @@ class FakeGateway:
         if method == "GET" and route == ["refunds"]:
             if not v.refund_list:
                 raise _Unknown
-            with self.lock:
-                rows = sorted(
-                    self.state.refunds.values(), key=lambda r: r["created_at"], reverse=True
-                )
+            rows = self.listed("refunds")
             if "payment_id" in query:
                 rows = [r for r in rows if r["payment_id"] == query["payment_id"]]
             limit = min(_int(query.get("limit"), 10), v.max_limit)
@@ -346,8 +372,7 @@ class FakeGateway:
                 return _not_found(h, "Refund not found")
             return _json(h, 200, ref)
         if method == "GET" and route == ["webhooks"]:
-            with self.lock:
-                rows = sorted(self.state.logs.values(), key=lambda r: r["created_at"], reverse=True)
+            rows = self.listed("logs")
             limit = min(_int(query.get("limit"), 10), v.max_limit)
             offset = _int(query.get("offset"), 0)
             return _json(

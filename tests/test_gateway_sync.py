@@ -249,3 +249,230 @@ def test_the_lists_json_says_which_connection_a_row_came_from(ctx, gw, capsys, m
     capsys.readouterr()
     [refund] = listed("refunds", "list")
     assert refund["payment_id"] == own and refund["gateway"] is None
+
+
+# -- incremental sync: newest first, stopping at the first page with nothing new -------------
+
+
+def _gets(gw: FakeGateway, route: str) -> int:
+    """GET requests the fake has had for a list route (``/payments``, ``/webhooks``)."""
+    return sum(
+        1
+        for r in gw.requests
+        if r.method == "GET" and r.path.split("?")[0] == "/api/v1" + route
+    )
+
+
+def _status(ctx, payment_id: str) -> str:
+    with ctx.db.read() as s:
+        return s.get(Payment, payment_id).status
+
+
+def _log(ctx, gateway_log_id: str) -> tuple[str, int, int | None]:
+    """The stored log's status, attempts and last response code."""
+    with ctx.db.read() as s:
+        row = s.execute(
+            select(WebhookLog.status, WebhookLog.attempts, WebhookLog.response_code).where(
+                WebhookLog.gateway == "acme", WebhookLog.gateway_log_id == gateway_log_id
+            )
+        ).one()
+        return row.status, row.attempts, row.response_code
+
+
+def test_an_incremental_sync_reads_only_the_pages_with_something_new(ctx, gw) -> None:
+    gw.seed(payments=40, logs=40)  # 6 pages of 7 in each list
+    _connect(ctx, gw)
+    first = sync.sync_connection(ctx, "acme")
+    assert first.full and first.added == 80
+    for _ in range(9):  # the head of the payment list: one full page and 2 rows of the next
+        gw.add_payment()
+    pays, logs = _gets(gw, "/payments"), _gets(gw, "/webhooks")
+    result = sync.sync_connection(ctx, "acme")
+    assert not result.full
+    assert (result.added, result.updated, result.error) == (9, 0, None)
+    assert _count(ctx, Payment) == 49
+    # Pages 1 and 2 brought the new ones, page 3 nothing: the rest of the list is not read.
+    assert _gets(gw, "/payments") - pays == 3
+    assert _gets(gw, "/webhooks") - logs == 1
+    again = sync.sync_connection(ctx, "acme")
+    assert (again.added, again.updated, again.full) == (0, 0, False)
+
+
+def test_a_status_change_deep_in_the_list_comes_with_its_webhook_log(ctx, gw) -> None:
+    gw.seed(payments=40, logs=40)
+    gw.add_payment(status="pending")  # pay_000000000041
+    _connect(ctx, gw)
+    sync.sync_connection(ctx, "acme")
+    for _ in range(20):
+        gw.add_payment()  # push it three pages down
+    sync.sync_connection(ctx, "acme")
+    gw.set_payment_status("pay_000000000041", "success")  # a payment.success log at the head
+    gw.set_payment_status("pay_000000000003", "failed")
+    result = sync.sync_connection(ctx, "acme")
+    assert not result.full
+    assert (_status(ctx, "pay_000000000041"), _status(ctx, "pay_000000000003")) == (
+        "success",
+        "failed",
+    )
+    assert (result.added, result.updated) == (2, 2)  # the two logs; the two payments
+
+
+def test_a_change_without_a_log_waits_for_the_periodic_full_pass(ctx, gw, clock) -> None:
+    from core.access import policy
+
+    gw.seed(payments=40)
+    _connect(ctx, gw)
+    policy.set_value(ctx, ADMIN, "gateway_full_sync_minutes", "20")
+    sync.sync_connection(ctx, "acme")
+    gw.set_payment_status("pay_000000000002", "failed", log=False)
+    clock.advance(19 * 60)
+    early = sync.sync_connection(ctx, "acme")
+    assert not early.full and _status(ctx, "pay_000000000002") == "success"
+    clock.advance(60)
+    full = sync.sync_connection(ctx, "acme")
+    assert full.full and (full.added, full.updated) == (0, 1)
+    assert _status(ctx, "pay_000000000002") == "failed"
+    # The full pass counts from its start: the next sync is incremental again.
+    assert not sync.sync_connection(ctx, "acme").full
+
+
+def test_an_old_log_retried_is_picked_up_by_the_full_pass(ctx, gw, clock) -> None:
+    gw.seed(payments=40, logs=40)
+    _connect(ctx, gw)
+    sync.sync_connection(ctx, "acme")
+    old = str(sorted(gw.state.logs)[1])
+    gw.deliver_log(old, "failed")
+    assert sync.sync_connection(ctx, "acme").updated == 0
+    assert _log(ctx, old)[:2] == ("success", 1)
+    clock.advance(60 * 60)  # the default gateway_full_sync_minutes
+    result = sync.sync_connection(ctx, "acme")
+    assert result.full and (result.added, result.updated) == (0, 1)
+    assert _log(ctx, old) == ("failed", 2, 500)
+
+
+def test_a_log_the_gateway_was_due_to_retry_is_followed_down_the_list(ctx, gw) -> None:
+    gw.seed(payments=3)
+    pending = gw.add_log("payment.failed", gw.state.payments["pay_000000000001"], "pending")
+    pending["next_retry_at"] = gw.stamp(gw._now())  # due long before the test clock's now
+    gw.seed(payments=30, logs=30)  # 30 newer logs above it: five pages
+    _connect(ctx, gw)
+    sync.sync_connection(ctx, "acme")
+    assert _log(ctx, pending["id"])[0] == "pending"
+    gw.deliver_log(pending["id"], "success")
+    logs = _gets(gw, "/webhooks")
+    result = sync.sync_connection(ctx, "acme")
+    assert not result.full and result.updated == 1
+    assert _log(ctx, pending["id"])[:2] == ("success", 2)
+    assert _gets(gw, "/webhooks") - logs == 5
+    # Delivered: nothing is due any more, and the next sync reads one page.
+    logs = _gets(gw, "/webhooks")
+    sync.sync_connection(ctx, "acme")
+    assert _gets(gw, "/webhooks") - logs == 1
+
+
+def test_a_gateway_listing_oldest_first_is_read_whole(ctx) -> None:
+    gw = FakeGateway(Variation(max_limit=7, order="oldest"))
+    try:
+        gw.seed(payments=30)
+        _connect(ctx, gw)
+        sync.sync_connection(ctx, "acme")
+        gw.add_payment()
+        gw.add_payment()
+        result = sync.sync_connection(ctx, "acme")
+    finally:
+        gw.close()
+    assert not result.full and result.added == 2
+    assert _count(ctx, Payment) == 32
+
+
+def test_a_bare_array_is_read_incrementally_too(ctx) -> None:
+    gw = FakeGateway(Variation(payment_list="array"))
+    try:
+        gw.seed(payments=250)  # three of Paydesk's pages of 100
+        _connect(ctx, gw)
+        assert sync.sync_connection(ctx, "acme").added == 250
+        gw.add_payment()
+        gw.set_payment_status("pay_000000000250", "failed", log=False)
+        result = sync.sync_connection(ctx, "acme")
+    finally:
+        gw.close()
+    assert not result.full and (result.added, result.updated) == (1, 1)
+    assert _status(ctx, "pay_000000000250") == "failed"
+
+
+def test_the_sync_after_a_failed_one_is_a_full_pass(ctx, gw) -> None:
+    gw.seed(payments=10)
+    _connect(ctx, gw)
+    sync.sync_connection(ctx, "acme")
+    assert not sync.sync_connection(ctx, "acme").full
+    gw.vary(fail_status=503)
+    assert sync.sync_connection(ctx, "acme").error
+    gw.vary(fail_status=0)
+    gw.set_payment_status("pay_000000000001", "failed", log=False)
+    result = sync.sync_connection(ctx, "acme")
+    assert result.full and result.updated == 1
+
+
+def test_an_incremental_sync_keeps_the_reasons_of_rows_skipped_deeper(ctx, gw) -> None:
+    gw.seed(payments=30)
+    gw.state.payments["pay_000000000002"]["amount"] = "12.50"
+    _connect(ctx, gw)
+    first = sync.sync_connection(ctx, "acme")
+    assert len(first.skipped) == 1
+    gw.add_payment()
+    result = sync.sync_connection(ctx, "acme")
+    assert not result.full and result.skipped == [] and result.added == 1
+    shown = connections.show_connection(ctx, ADMIN, "acme")
+    assert shown.last_sync_outcome == "partial" and shown.skipped == first.skipped
+
+
+def test_a_payment_id_longer_than_paydesk_keeps_is_skipped_with_its_reason(ctx, gw) -> None:
+    gw.seed(payments=3)
+    long_id = "pay_" + "x" * 40
+    gw.state.payments["pay_000000000002"]["id"] = long_id
+    _connect(ctx, gw)
+    result = sync.sync_connection(ctx, "acme")
+    assert result.error is None and _count(ctx, Payment) == 2
+    assert result.skipped == [
+        f"Skipped payment {long_id}: its id is longer than the 32 characters Paydesk keeps."
+    ]
+
+
+def test_with_no_full_sync_interval_every_sync_is_a_full_pass(ctx, gw) -> None:
+    from core.access import policy
+
+    gw.seed(payments=10)
+    _connect(ctx, gw)
+    policy.set_value(ctx, ADMIN, "gateway_full_sync_minutes", "0")
+    sync.sync_connection(ctx, "acme")
+    gw.set_payment_status("pay_000000000001", "failed", log=False)
+    result = sync.sync_connection(ctx, "acme")
+    assert result.full and result.updated == 1
+
+
+@pytest.mark.parametrize("value", ["-1", "10081", "soon", "1.5"])
+def test_a_full_sync_interval_out_of_range_is_refused(ctx, value) -> None:
+    from core.access import policy
+    from core.errors import InputError
+
+    add_staff(ctx)
+    with pytest.raises(InputError) as err:
+        policy.set_value(ctx, ADMIN, "gateway_full_sync_minutes", value)
+    assert str(err.value).endswith(".") and "\n" not in str(err.value)
+    with ctx.db.read() as s:
+        assert policy.get(s, "gateway_full_sync_minutes") == 60
+
+
+def test_changed_gateway_logs_are_announced_without_waking_the_dispatcher(ctx, gw) -> None:
+    from core.store import notify
+
+    gw.seed(payments=2, logs=2)
+    _connect(ctx, gw)
+    heard: list[notify.Notice] = []
+    notify.subscribe(heard.append)
+    try:
+        sync.sync_connection(ctx, "acme")
+    finally:
+        notify.unsubscribe(heard.append)
+    logs = [n for n in heard if n.table == "webhook_logs"]
+    assert len(logs) == 1 and len(logs[0].ids) == 2 and logs[0].status is None

@@ -143,6 +143,14 @@ KEYS: dict[str, PolicyKey] = {
             "Gateways: a refund whose answer was lost and that the gateway's lists do not show "
             "after this many minutes waits in Needs check for a finance person.",
         ),
+        PolicyKey(
+            "gateway_full_sync_minutes",
+            60,
+            _parser("gateway_full_sync_minutes"),
+            "Gateways: minutes between full passes, which read the gateway's lists whole so "
+            "changes deep in them (an old webhook log retried) are seen; the syncs between stop "
+            "at the first page with nothing new (0: every sync is a full pass).",
+        ),
     )
 }
 

@@ -72,6 +72,7 @@ RULES: dict[str, Rule] = {
     "recon_settlement_cycle_days": Rule("int", 0, 60, " days"),
     "gateway_sync_interval_seconds": Rule("int", 5, DAY, " seconds"),
     "gateway_refund_check_minutes": Rule("int", 0, 7 * 24 * 60, " minutes"),
+    "gateway_full_sync_minutes": Rule("int", 0, 7 * 24 * 60, " minutes"),
 }
 
 
