@@ -113,6 +113,17 @@ class RetryPlan:
         return out
 
 
+def _no_endpoint(names: list[str]) -> str:
+    """``Shop B has no webhook endpoint; …`` for one merchant, a short list for several."""
+    if len(names) == 1:
+        return f"{names[0]} has no webhook endpoint; an admin can set one."
+    if len(names) <= 3:
+        who = ", ".join(names[:-1]) + f" and {names[-1]}"
+    else:
+        who = ", ".join(names[:3]) + f" and {len(names) - 3:,} other merchants"
+    return f"{who} have no webhook endpoint; an admin can set them."
+
+
 def plan(session: Session, conditions: Sequence[ColumnElement[bool]], now: datetime) -> RetryPlan:
     """Sort what ``conditions`` match into what a bulk retry does and what it leaves out."""
     leased = func.coalesce(func.sum(case((being_sent(now), 1), else_=0)), 0)
@@ -131,12 +142,12 @@ def plan(session: Session, conditions: Sequence[ColumnElement[bool]], now: datet
     own = waiting = in_flight = 0
     waiting_for: list[str] = []
     left_out: list[LeftOut] = []
+    no_endpoint: list[tuple[str, int]] = []  # (merchant's name, its logs), by name
     names = {mid: m.name for mid, m in merchants.items()}
     for merchant_id, total, held in sorted(rows, key=lambda r: names.get(r[0], r[0]).lower()):
         m = merchants.get(merchant_id)
         if m is None or not m.webhook_url:
-            who = m.name if m is not None else f"Merchant {merchant_id}"
-            left_out.append(LeftOut(total, f"{who} has no webhook endpoint; an admin can set one."))
+            no_endpoint.append((m.name if m is not None else f"Merchant {merchant_id}", total))
             continue
         in_flight += held
         sendable = total - held
@@ -144,6 +155,10 @@ def plan(session: Session, conditions: Sequence[ColumnElement[bool]], now: datet
         if not m.webhook_enabled and sendable:
             waiting += sendable
             waiting_for.append(m.name)
+    if no_endpoint:
+        left_out.append(
+            LeftOut(sum(n for _name, n in no_endpoint), _no_endpoint([w for w, _n in no_endpoint]))
+        )
     if in_flight:
         left_out.append(LeftOut(in_flight, "being delivered right now, so left to finish."))
     checked = log_retry.check(session, log_retry.targets(session, conditions))

@@ -228,6 +228,8 @@ class BulkRetryDialog(ActingDialog):
             self.count_label.setStyleSheet("font-weight: 600;")
             self.plan_label.setText("\n".join(rest))
             self.plan_label.setVisible(bool(rest))
+        # Room for what it says now (the lines arrive after the dialog was laid out).
+        self.adjustSize()
         self._update_button()
         self.counted.emit(plan.count)
 
@@ -320,6 +322,7 @@ class BulkRetryDialog(ActingDialog):
         self.result_label.show()
         self.count_label.hide()
         self.plan_label.hide()
+        self.adjustSize()
         self.close_button.setEnabled(True)
         self.close_button.setText("Close")
         self.close_button.setToolTip("")

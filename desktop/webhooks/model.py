@@ -147,7 +147,8 @@ class WebhooksModel(MerchantClockModel[WebhookRow]):
         if col == COLUMN["created"]:
             return row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
         if col == COLUMN["merchant"]:
-            return row.merchant_id
+            name = self.merchant_name(row.merchant_id)
+            return f"{name} ({row.merchant_id})" if name != row.merchant_id else name
         if col in (COLUMN["response"], COLUMN["status"]) and row.last_error:
             return row.last_error
         if col == COLUMN["next_retry"] and row.status == "pending" and row.next_retry_at:

@@ -131,7 +131,7 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
 
         self.search = list_page.search_box(
             self,
-            "Log id (msg_…) or payment / refund id",
+            "Log, payment or refund id",
             180,
             self._debounce,
             self.apply_filters,
