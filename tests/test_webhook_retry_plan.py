@@ -92,3 +92,22 @@ def test_retry_failed_when_every_match_is_left_out_retries_nothing(ctx, cli) -> 
         "Nothing was retried.",
     ]
     assert log_status(ctx, log_id) == "failed"
+
+
+def test_several_merchants_without_an_endpoint_are_left_out_in_one_sentence(ctx) -> None:
+    add_staff(ctx)
+    for mid in ("mer_B", "mer_C", "mer_D", "mer_E", "mer_F"):
+        add_merchant(ctx, mid)
+        fail(ctx, add_log(ctx, mid))
+    with ctx.db.read() as s:
+        plan = webhooks.bulk_plan(s, WebhookFilter(), ctx.clock.now())
+        two = webhooks.bulk_plan(s, WebhookFilter(merchant_id="mer_B"), ctx.clock.now())
+    assert plan.lines()[1:] == [
+        "5 deliveries left out: Shop B, Shop C, Shop D and 2 other merchants have no webhook "
+        "endpoint; an admin can set them."
+    ]
+    assert two.lines() == [
+        "1 failed delivery matches, but none can be retried:",
+        "1 delivery left out: Shop B has no webhook endpoint; an admin can set one.",
+    ]
+    assert webhooks.bulk_retry(ctx, SUPPORT, WebhookFilter()) == 0

@@ -3,9 +3,12 @@ a retry asks the gateway to deliver one again (``POST /webhooks/{id}/retry``) an
 nothing locally: the log's new status arrives with the next sync.
 
 ``refusal`` says why a gateway log cannot be retried from this copy (the detail pane disables
-Retry with that sentence); ``forward`` sends one request per log, at most ``MAX_PARALLEL`` at a
-time, each worker with its own client; ``forward_audited`` also records one ``webhook.retry``
-audit event per log the gateway accepted and raises one sentence for any it did not.
+Retry with that sentence); ``check`` sorts logs into those that can go (with their connections'
+routes, read once) and those that cannot, before anything is sent; ``forward`` sends one
+request per log, at most ``MAX_PARALLEL`` at a time, each worker with its own client, reporting
+progress and starting no further call once cancelled; ``record`` writes one ``webhook.retry``
+audit event per log the gateway accepted; ``forward_audited`` does both and raises one sentence
+for any it did not accept.
 """
 
 from __future__ import annotations

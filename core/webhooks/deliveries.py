@@ -6,11 +6,14 @@ transaction with its audit event, and announces its change (``notify.emit``) so 
 dispatcher wakes and open views refresh. Bad input raises an ``InputError`` with one sentence
 before anything is written.
 
-Actions: ``retry`` (one or more logs: a new round of the schedule, due now, history kept),
-``count_matching`` + ``bulk_retry`` (one set-based UPDATE), ``send_test_event``,
-``set_endpoint`` (URL, secret, rotation), ``enable_endpoint``, ``disable_endpoint``,
-``reveal_secret``. Queries: ``page`` (keyset on created_at, id), ``detail`` (payload and
-attempt timeline), ``endpoints``/``endpoint``, ``endpoint_health``.
+Actions: ``retry`` (one or more logs, all or nothing: a new round of the schedule, due now,
+history kept; a gateway's logs asked of their gateway), ``bulk_plan`` + ``run_bulk_retry`` /
+``bulk_retry`` (what it retries and leaves out, then one set-based UPDATE and the gateway's
+logs one call each; ``core.webhooks.retry_plan``), ``send_test_event``. Queries: ``page``
+(keyset on created_at, id), ``count_matching``, ``detail`` (payload, attempt timeline, why
+Retry is refused). The endpoints (``set_endpoint``, ``enable_endpoint``, ``disable_endpoint``,
+``reveal_secret``, ``endpoints``/``endpoint``, ``endpoint_health``) live in
+``core.webhooks.endpoints`` and are named here too.
 """
 
 from __future__ import annotations
