@@ -13,7 +13,14 @@ from datetime import datetime
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.access.activity import action_title
 from core.gateway.needs_check import GatewayReview, review
@@ -24,6 +31,7 @@ from core.refunds.queue import detail_with_rights
 from core.refunds.records import RefundDetail, RefundView
 from core.store.db import Database
 from desktop.lists.detail_pane import DetailPane
+from desktop.lists.filter_row import FilterRow
 from desktop.payments.model import METHOD_NAMES
 from desktop.payments.model import STATUS_NAMES as PAYMENT_STATUS_NAMES
 from desktop.refunds.model import KIND_NAMES, REASON_NAMES, STATUS_NAMES
@@ -146,6 +154,7 @@ class RefundDetailPane(DetailPane):
 
         for button in self.findChildren(QToolButton):  # the frame's close button
             button.setAccessibleDescription("Hide the refund's detail")
+        self._wrap_head()
         lay = self.body_layout
         # Why the action a person came for is off (Approve on their own request, ...), where
         # they are looking rather than only in a tooltip.
@@ -194,6 +203,22 @@ class RefundDetailPane(DetailPane):
         grid.setVerticalSpacing(5)
         grid.setColumnStretch(1, 1)
         return grid
+
+    def _wrap_head(self) -> None:
+        """The frame's title row holds the amount, the badge and the close button side by
+        side, wider than a narrow pane for a long amount: here the badge goes under the
+        amount when they do not fit beside each other (the close button stays at the right)."""
+        item = self.body_layout.itemAt(0)
+        head = item.layout() if item is not None else None
+        if not isinstance(head, QHBoxLayout) or head.indexOf(self.title) < 0:
+            return  # laid out otherwise: left as it is
+        at = head.indexOf(self.title)
+        for w in (self.title, self.badge):
+            head.removeWidget(w)
+        words = FilterRow()
+        words.addWidget(self.title)
+        words.addWidget(self.badge)
+        head.insertLayout(at, words, 1)
 
     def _lines_box(self) -> QWidget:
         box = QWidget(self)
