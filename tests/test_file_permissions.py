@@ -97,20 +97,20 @@ def test_backups_and_their_folder_are_created_owner_only(tmp_path):
         assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
 
 
-def test_the_settings_file_and_its_folder_are_created_owner_only():
+def test_the_settings_file_and_its_folder_are_created_owner_only(tmp_path):
     settings.save(settings.Settings(database_url="postgresql://ana@db.internal/paydesk"))
     assert mode(paths.config_dir()) == 0o700
     assert mode(settings.settings_path()) == 0o600
     # Saving again (the temporary file replaces the old one) keeps it so.
-    settings.save(settings.Settings(database_url="sqlite:///elsewhere.sqlite3"))
+    settings.save(settings.Settings(database_url=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"))
     assert mode(settings.settings_path()) == 0o600
 
 
-def test_files_an_older_version_left_readable_are_tightened_on_start(capsys):
+def test_files_an_older_version_left_readable_are_tightened_on_start(capsys, tmp_path):
     # What an older Paydesk left behind: everything 0644 in 0755 folders.
     run(capsys, "staff", "list")
     run(capsys, "--demo", "staff", "list")
-    settings.save(settings.Settings(database_url="sqlite:///elsewhere.sqlite3"))
+    settings.save(settings.Settings(database_url=f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"))
     data, config = paths.data_dir(), paths.config_dir()
     backups = paths.backups_dir()
     backups.mkdir()
