@@ -126,6 +126,9 @@ def test_opening_the_detail_keeps_the_key_columns_and_never_scrolls_sideways(
     assert table.horizontalScrollBar().maximum() == 0  # nothing to scroll to
     used = sum(table.columnWidth(c) for c in range(len(COLUMN)) if not table.isColumnHidden(c))
     assert used <= table.viewport().width()
+    # The pane's own lines wrap in its width: nothing is cut off at its right edge.
+    area = view.detail.scroll_area
+    assert area.widget().width() <= area.viewport().width()
     # The id may be cut in the middle; its tooltip has it whole.
     row = view.model.row_of(theirs[0].id)
     assert view.model.index(row, COLUMN["id"]).data(Qt.ItemDataRole.ToolTipRole) == theirs[0].id

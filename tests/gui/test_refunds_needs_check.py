@@ -119,6 +119,11 @@ def test_needs_check_lists_them_with_the_evidence(qtbot, ctx, clock, gateway, fi
     evidence = section.evidence.text()
     assert "sent to acme" in evidence and "the answer was lost" in evidence
     assert "not found in" in evidence
+    # The evidence and the two buttons wrap in a narrow pane instead of widening it.
+    view.resize(1024 - 188 - 4, 700)
+    qtbot.waitUntil(lambda: view.detail.width() <= 340)
+    area = pane.scroll_area
+    qtbot.waitUntil(lambda: area.widget().width() <= area.viewport().width())
     assert section.link_button.isEnabled() and section.resend_button.isEnabled()
     assert not section.why.isVisible()
     # Every other status: the same refunds are "Processing" there.
