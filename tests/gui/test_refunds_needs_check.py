@@ -126,6 +126,15 @@ def test_needs_check_lists_them_with_the_evidence(qtbot, ctx, clock, gateway, fi
     qtbot.waitUntil(lambda: area.widget().width() <= area.viewport().width())
     assert section.link_button.isEnabled() and section.resend_button.isEnabled()
     assert not section.why.isVisible()
+    # The other filters narrow the Needs-check list as they do every status.
+    with qtbot.waitSignal(view.loaded):
+        qtbot.keyClicks(view.search, waiting[1])
+        qtbot.keyClick(view.search, Qt.Key.Key_Return)
+    assert [r.id for r in view.model.rows()] == [waiting[1]]
+    assert view.status_combo.currentText() == "Needs check"
+    with qtbot.waitSignal(view.loaded):
+        view.search.clear()
+        qtbot.keyClick(view.search, Qt.Key.Key_Return)
     # Every other status: the same refunds are "Processing" there.
     with qtbot.waitSignal(view.loaded):
         view.status_combo.setCurrentText("Processing")
