@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence, QShowEvent
+from PySide6.QtGui import (
+    QAction,
+    QFontMetrics,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -517,6 +524,12 @@ class ListPage(QWidget, Generic[Row, F, D]):
         self.splitter.addWidget(self.pages)
         root.addWidget(self.splitter, 1)
         add_shortcut(self, QKeySequence.StandardKey.Refresh, self.refresh)
+        # Enter (or a double click) on a row opens its detail; Escape closes the detail, then
+        # clears the search. The page's own windows (dialogs) keep their Escape.
+        self.table.activated.connect(self.open_detail)
+        escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        escape.activated.connect(self.escape)
 
     def add_detail(self, pane: Pane) -> None:
         """Put ``pane`` beside the table; it opens on the current row."""
@@ -763,6 +776,25 @@ class ListPage(QWidget, Generic[Row, F, D]):
         self.show_detail(shown)
         self.update_actions()
         self.detailShown.emit(str(row.id))
+
+    def open_detail(self, index: QModelIndex | None = None) -> None:
+        """Show the detail of the row at ``index`` (default: the current row)."""
+        index = index if index is not None and index.isValid() else self.table.currentIndex()
+        if not index.isValid() or self.detail is None:
+            return
+        self.table.selectRow(index.row())
+        self._current_changed(index, QModelIndex())
+
+    def escape(self) -> None:
+        """Escape: close the detail pane; with it closed, clear the search."""
+        if self.detail is not None and not self.detail.isHidden():
+            self.close_detail()
+            self.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            return
+        search = getattr(self, "search", None)
+        if isinstance(search, QLineEdit) and search.text():
+            search.clear()
+            self.apply_filters()
 
     def close_detail(self) -> None:
         if self.detail is None:

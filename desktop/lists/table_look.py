@@ -24,6 +24,9 @@ def set_list_look(
     table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    # Tab leaves the table for the next control (the arrows move between rows), as it does
+    # between the filter bar, the table and the detail pane.
+    table.setTabKeyNavigation(False)
     vh = table.verticalHeader()
     vh.hide()
     vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
