@@ -189,6 +189,7 @@ class WebhookDetailPane(DetailPane):
         self.attempts: list[AttemptItem] = []
         self._may_retry = True
         self._busy = False
+        self._loading = False
         self._now: datetime | None = None
 
         lay = self.body_layout
@@ -263,7 +264,14 @@ class WebhookDetailPane(DetailPane):
 
     def show_loading(self, log_id: str) -> None:
         self.data = None
+        self._loading = True
         self.subtitle.setText(f"{log_id} · loading…")
+        self._update_retry()
+
+    def clear(self) -> None:
+        """The pane was closed: it holds no delivery, so Retry (and its menu item) has none."""
+        self.data = None
+        self._loading = False
         self._update_retry()
 
     def show_error(self, message: str) -> None:
@@ -277,6 +285,7 @@ class WebhookDetailPane(DetailPane):
         scroll = self.scroll_area.verticalScrollBar().value() if same else 0
         payload_scroll = self.payload.verticalScrollBar().value() if same else 0
         self.data = d
+        self._loading = False
         self._now = now
         r = d.row
         self.title.setText(r.event)
@@ -339,7 +348,7 @@ class WebhookDetailPane(DetailPane):
     def _update_retry(self) -> None:
         d = self.data
         if d is None:
-            enabled, why = False, "Loading…"
+            enabled, why = False, "Loading…" if self._loading else "Select a delivery to retry it."
         elif d.retry_refusal:
             enabled, why = False, d.retry_refusal
         elif self._busy:

@@ -499,6 +499,8 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
         self.retry_refused_key.setEnabled(not works)
 
     def update_actions(self) -> None:
+        if self._detail is None and self.detail.isHidden():
+            self.detail.clear()
         self._retry_state_changed()
 
     def retry_refusal(self) -> str:
@@ -610,6 +612,7 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
     # -- context menu ----------------------------------------------------------------------------
     def build_context_menu(self) -> QMenu:
         menu = QMenu(self)
+        menu.setToolTipsVisible(True)  # a disabled Retry says why
         row = self.selected_log()
         if not self.detail.retry_button.isHidden():
             retry = menu.addAction(theme.icon("refresh"), "Retry now")

@@ -131,3 +131,23 @@ def test_every_control_of_the_view_has_a_name_and_a_description(qtbot, window):
                    view.detail.retry_button, view.detail.copy_button, view.detail.payload):  # fmt: skip
         assert widget.accessibleName().strip(), widget
         assert widget.accessibleDescription().strip(), widget.accessibleName()
+
+
+def test_the_actions_menu_holds_retry_with_its_key_and_says_why_it_is_off(qtbot, window):
+    view = _opened(qtbot, window)
+    rows = [view.model.row_at(i) for i in range(view.model.rowCount())]
+    shop_b = next(r for r in rows if r.merchant_id == "mer_B")
+    rect = view.table.visualRect(view.model.index(view.model.row_of(shop_b.id), COLUMN["id"]))
+    qtbot.mouseClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: view.detail.data is not None and view.detail.data.row.id == shop_b.id)
+    window.menus.actions_menu.aboutToShow.emit()
+    items = {a.text(): a for a in window.menus.actions_menu.actions()}
+    retry = items["Retry now"]
+    assert retry.shortcut().toString() == "Ctrl+Return" and not retry.isEnabled()
+    assert retry.toolTip() == "Shop B has no webhook endpoint; an admin can set one."
+    # With the pane closed there is nothing to retry, and it says so.
+    view.close_detail()
+    window.menus.actions_menu.aboutToShow.emit()
+    items = {a.text(): a for a in window.menus.actions_menu.actions()}
+    assert items["Retry now"].toolTip() == "Select a delivery to retry it."
+    assert not items["Retry now"].isEnabled()
