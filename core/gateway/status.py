@@ -99,7 +99,10 @@ def probe_gateway(url: str, caps: Capabilities, timeout: float = PROBE_TIMEOUT) 
     """Ask the gateway at ``url`` for its queue status (or health) with ``timeout``.
     Raises nothing: every failure is an answer that says the gateway is not reachable."""
     if caps.queue_status:
-        client = GatewayClient(url, "", "", timeout=timeout)
+        try:
+            client = GatewayClient(url, "", "", timeout=timeout)
+        except Exception as exc:  # a stored URL Paydesk can no longer use
+            return ProbeAnswer(False, error=sentence(exc))
         try:
             return ProbeAnswer(True, queue=client.queue_status())
         except GatewayError as exc:
