@@ -61,7 +61,7 @@ def tip(view: JobsView, name: str, column: str) -> str:
 def test_the_section_shows_a_reachable_and_an_unreachable_connection(
     qtbot, view_services, gateways
 ):
-    acme, beta = gateways
+    _acme, _beta = gateways
     view = open_jobs(qtbot, view_services)
     assert view.gateways.table.isVisible()
     assert view.gateways.summary.text() == "1 of 2 reachable · not answering: beta"

@@ -57,7 +57,7 @@ def test_the_menu_switches_tables_tiles_and_axes_together(qtbot, tmp_path, monke
     monkeypatch.setenv("PAYDESK_ACTOR", "bob")
     settings.save(settings.Settings(extra={"inr_grouping": "indian"}))
     grouping.apply_saved()  # as the app does when it starts
-    url, pid = one_big_payment(tmp_path / "desk.sqlite3")
+    url, _pid = one_big_payment(tmp_path / "desk.sqlite3")
     window = opened_window(qtbot, url)
     try:
         overview = window.open_view("dashboard")
