@@ -53,6 +53,10 @@ def test_refunds_list_and_show_write_utc(ctx, run):
     head, row = out.splitlines()[:2]
     assert head.startswith("requested (UTC)")
     assert row.startswith(T0.strftime("%Y-%m-%d %H:%M"))  # 12:00 UTC, 17:30 in Kolkata
+    # The table writes the status as the app does; --json keeps the stored value.
+    assert row.rstrip().endswith("Awaiting approval")
+    code, out, err = run("refunds", "list", "--json")
+    assert json.loads(out)[0]["status"] == "pending_approval"
     code, out, err = run("refunds", "show", refund_id)
     assert code == 0, err
     assert "Audit trail (UTC):" in out

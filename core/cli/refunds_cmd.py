@@ -25,6 +25,7 @@ from core.money import format_money
 from core.payments.queries import iso
 from core.refunds import queries
 from core.refunds import service as refunds
+from core.refunds.labels import status_label
 from core.refunds.many import decide_many
 from core.refunds.records import DecisionResult, RefundDetail, RefundFilter, RefundView
 from core.refunds.states import KINDS, REASONS, STATUSES
@@ -259,7 +260,7 @@ def run_list(args: argparse.Namespace) -> int:
                 r.kind,
                 r.reason,
                 r.requested_by,
-                r.status,
+                status_label(r.status),  # the GUI's words; --json keeps the stored value
             ]
             for r in rows
         ],
