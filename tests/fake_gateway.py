@@ -89,7 +89,7 @@ class FakeGateway:
         self._tick = 0
         # Each list in its order, kept until a row is added or changed through the helpers
         # (sorting 100,000 rows for every page would make the bench measure the fake).
-        self._sorted: dict[str, tuple[tuple[int, int, str], list[dict[str, Any]]]] = {}
+        self._sorted: dict[str, tuple[int, int, list[dict[str, Any]]]] = {}
         # Requests being answered right now, and the most there ever were at once.
         self.in_flight = 0
         self.most_in_flight = 0
@@ -233,16 +233,34 @@ class FakeGateway:
             return log
 
     def listed(self, kind: str) -> list[dict[str, Any]]:
-        """The payments, refunds or logs in the order the list routes give them."""
+        """The payments, refunds or logs in the order the list routes give them. Kept between
+        requests: rows only ever join at the newest end (a test that sets ``created_at`` of a
+        stored row in place must add a row or call ``relist``)."""
         with self.lock:
             rows: dict[str, dict[str, Any]] = getattr(self.state, kind)
-            key = (id(rows), len(rows), self._tick, self.variation.order)
             cached = self._sorted.get(kind)
-            if cached is None or cached[0] != key:
-                newest = self.variation.order != "oldest"
-                ordered = sorted(rows.values(), key=lambda r: r["created_at"], reverse=newest)
-                cached = self._sorted[kind] = (key, ordered)
-            return cached[1]
+            if cached is None or cached[0] != id(rows) or cached[1] > len(rows):
+                newest = sorted(rows.values(), key=lambda r: r["created_at"], reverse=True)
+            elif cached[1] == len(rows):
+                newest = cached[2]
+            else:
+                # Only what joined since (dicts keep their order) is sorted, onto the head when
+                # it is all newer, as rows made through the helpers are.
+                joined = sorted(
+                    list(rows.values())[cached[1] :], key=lambda r: r["created_at"], reverse=True
+                )
+                old = cached[2]
+                if not old or joined[-1]["created_at"] >= old[0]["created_at"]:
+                    newest = joined + old
+                else:
+                    newest = sorted(rows.values(), key=lambda r: r["created_at"], reverse=True)
+            self._sorted[kind] = (id(rows), len(rows), newest)
+            return newest[::-1] if self.variation.order == "oldest" else newest
+
+    def relist(self) -> None:
+        """Forget the lists' order (after changing a stored row's ``created_at`` in place)."""
+        with self.lock:
+            self._sorted.clear()
 
     def process_refunds(self, payment_ids: set[str] | None = None) -> None:
         """The gateway's worker: every pending refund (of ``payment_ids`` when given) becomes
