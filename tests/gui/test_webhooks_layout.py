@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 
 from core.context import Context
 from core.store.db import open_database
@@ -151,3 +151,20 @@ def test_the_actions_menu_holds_retry_with_its_key_and_says_why_it_is_off(qtbot,
     items = {a.text(): a for a in window.menus.actions_menu.actions()}
     assert items["Retry now"].toolTip() == "Select a delivery to retry it."
     assert not items["Retry now"].isEnabled()
+
+
+def test_ctrl_return_acts_on_the_view_on_screen_only(qtbot, qtlog, window):
+    view = _opened(qtbot, window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    with qtbot.waitSignal(view.message) as said:
+        qtbot.keyClick(view.table, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert said.args == ["Select a delivery to retry it."]
+    refunds = window.open_view("refunds")
+    qtbot.waitUntil(lambda: getattr(refunds, "is_loaded", True), timeout=10_000)
+    heard: list[str] = []
+    view.message.connect(heard.append)
+    qtbot.keyClick(refunds.table, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    QApplication.processEvents()
+    assert heard == []  # the hidden Webhooks view did not take the key
+    assert not [r for r in qtlog.records if "Ambiguous" in r.message]
