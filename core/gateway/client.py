@@ -9,7 +9,9 @@ client where the server sends everything at once.
 from __future__ import annotations
 
 import functools
+import queue
 import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -486,6 +488,56 @@ class GatewayClient:
         data = self._expect_json(ans, "POST", f"/webhooks/{log_id}/retry", "webhook log")
         status = data.get("status") if isinstance(data, dict) else None
         return str(status) if status else "pending"
+
+
+def read_ahead(pages: Iterator[T], ahead: bool) -> Iterator[T]:
+    """``pages`` as they come; with ``ahead``, the next page is read (fetched and checked) in
+    a thread while the caller applies this one: the gateway's and the database's work then
+    overlap. Only for passes that read every page anyway: an incremental pass that stops
+    would have asked for one page too many. At most one page waits."""
+    if not ahead:
+        yield from pages
+        return
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for page in pages:
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller, who raises it
+            put(("error", exc))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=run, name="paydesk-gateway-pages", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, item = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # The client is used again once this returns: wait for the reader (a request it is
+        # in ends within the client's timeout).
+        reader.join()
 
 
 @functools.cache

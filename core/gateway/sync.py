@@ -18,13 +18,11 @@ overwritten: it is skipped with that reason.
 from __future__ import annotations
 
 import json
-import queue
 import random
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -47,7 +45,7 @@ from core.context import Context
 from core.errors import NotFound, sentence
 from core.gateway import secrets
 from core.gateway.capabilities import Capabilities
-from core.gateway.client import GatewayClient
+from core.gateway.client import GatewayClient, read_ahead
 from core.gateway.connections import get_row
 from core.gateway.errors import GatewayError
 from core.gateway.refund_lookups import check_open, look_up_sent
@@ -60,7 +58,6 @@ from core.store.models import Base, GatewayConnection, Payment, Refund, WebhookL
 MAX_SKIPPED_KEPT = 50  # skipped-row sentences kept on the connection
 
 ClientFactory = Callable[[str, str, str], GatewayClient]
-T = TypeVar("T")
 
 
 def _default_client(url: str, key: str, secret: str) -> GatewayClient:
@@ -410,56 +407,6 @@ class Walk:
             return True
         self.stopped = True
         return False
-
-
-def read_ahead(pages: Iterator[T], ahead: bool) -> Iterator[T]:
-    """``pages`` as they come; with ``ahead``, the next page is read (fetched and checked) in
-    a thread while the caller applies this one: the gateway's and the database's work then
-    overlap. Only for passes that read every page anyway: an incremental pass that stops
-    would have asked for one page too many. At most one page waits."""
-    if not ahead:
-        yield from pages
-        return
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for page in pages:
-                if not put(("page", page)):
-                    return
-            put(("end", None))
-        except BaseException as exc:  # handed to the caller, who raises it
-            put(("error", exc))
-        finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
-
-    reader = threading.Thread(target=run, name="paydesk-gateway-pages", daemon=True)
-    reader.start()
-    try:
-        while True:
-            kind, item = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # The client is used again once this returns: wait for the reader (a request it is
-        # in ends within the client's timeout).
-        reader.join()
 
 
 def full_pass_due(session: Session, row: GatewayConnection, now: datetime) -> bool:
