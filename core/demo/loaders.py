@@ -180,6 +180,10 @@ class SqliteLoader(Loader):
                 rollups.rebuild_in(session)
 
 
+# Indexes the integrity triggers look rows up by during a load (see PostgresLoader).
+TRIGGER_INDEXES = ("ix_refunds_payment",)
+
+
 class PostgresLoader(Loader):
     placeholder = "%s"
 
@@ -210,13 +214,16 @@ class PostgresLoader(Loader):
         self.cur.execute("LOCK TABLE payments IN SHARE ROW EXCLUSIVE MODE")
 
     def secondary_indexes(self, table: str) -> list[tuple[str, str]]:
-        # Indexes that back a constraint (primary key, unique) stay.
+        # Indexes that back a constraint (primary key, unique) stay, and so do the ones the
+        # refund-total trigger (migration 0005) reads for every batch of refunds: without
+        # them it sums each touched payment's refunds by scanning the whole table.
         self.cur.execute(
             "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
             "WHERE t.relname = %s AND t.relnamespace = current_schema()::regnamespace "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)",
-            (table,),
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) "
+            "AND i.relname <> ALL (%s)",
+            (table, list(TRIGGER_INDEXES)),
         )
         return [(name, sql) for name, sql in self.cur.fetchall()]
 
@@ -224,7 +231,9 @@ class PostgresLoader(Loader):
         # Constraints too: a foreign key is checked by a trigger per row (a lookup and a row
         # lock each) and a key index takes a million random inserts, where adding them back
         # afterwards is one sort or one join. A key that a table outside the load refers to
-        # stays.
+        # stays, and so does the payments' key: the refund-total trigger (migration 0005)
+        # looks every batch's payments up by it, and without it joins each batch to the whole
+        # table row by row.
         self.cur.execute(
             "WITH bulk AS (SELECT t.oid FROM pg_class t WHERE t.relname = ANY (%s) "
             "AND t.relnamespace = current_schema()::regnamespace), "
@@ -233,7 +242,8 @@ class PostgresLoader(Loader):
             "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype "
             "FROM pg_constraint c WHERE c.conrelid IN (SELECT oid FROM bulk) "
             "AND (c.contype = 'f' OR (c.contype IN ('p', 'u') "
-            "AND c.conrelid NOT IN (SELECT confrelid FROM held))) "
+            "AND c.conrelid NOT IN (SELECT confrelid FROM held) "
+            "AND NOT (c.contype = 'p' AND c.conrelid = 'payments'::regclass))) "
             "ORDER BY c.contype = 'f' DESC",  # foreign keys go first, come back last
             (list(BULK_TABLES),),
         )
