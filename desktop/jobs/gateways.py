@@ -7,14 +7,10 @@ from the tasks and the copies: a gateway that does not answer holds up only this
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
     Qt,
     Signal,
 )
@@ -32,12 +28,11 @@ from PySide6.QtWidgets import (
 from core import errors
 from core.gateway.status import QUEUE_KEYS, REACHABLE, UNREACHABLE, GatewayStatus
 from core.gateway.status import gateway_statuses as read_statuses
+from desktop.jobs.snapshot_model import RIGHT, Index, SnapshotModel
 from desktop.jobs.times import relative
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
 from desktop.shell.named import named
-
-Index = QModelIndex | QPersistentModelIndex
 
 GATEWAY_COLUMNS = ("Connection", "Reachability", "Last sync", "Sync outcome", "Pending",
                    "Processing", "Completed", "Failed", "Worker")  # fmt: skip
@@ -58,38 +53,12 @@ def outcome_text(s: GatewayStatus) -> str:
     return _OUTCOME_TEXT.get(s.last_sync_outcome or "", "Not synced yet")
 
 
-class GatewaysModel(QAbstractTableModel):
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[GatewayStatus] = []
-        self._now = datetime.now(UTC)
+class GatewaysModel(SnapshotModel[GatewayStatus]):
+    columns = GATEWAY_COLUMNS
+    numeric = frozenset(range(4, 8))
 
-    def set_rows(self, rows: list[GatewayStatus], now: datetime) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self._now = now
-        self.endResetModel()
-
-    def row_at(self, row: int) -> GatewayStatus | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def row_of(self, name: str) -> int:
-        return next((i for i, r in enumerate(self._rows) if r.name == name), -1)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(GATEWAY_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return GATEWAY_COLUMNS[section]
-        if role == Qt.ItemDataRole.TextAlignmentRole and 4 <= section <= 7:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+    def key_of(self, row: GatewayStatus) -> str:
+        return row.name
 
     def data(self, index: Index, role: int = 0) -> Any:
         s = self._rows[index.row()]
@@ -117,8 +86,8 @@ class GatewaysModel(QAbstractTableModel):
             if col == OUTCOME_COLUMN:
                 return _OUTCOME_BADGE.get(s.last_sync_outcome or "", "cancelled")
             return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and 4 <= col <= 7:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in self.numeric:
+            return RIGHT
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
                 return s.url

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from core import errors
 from core.jobs.copies import CopyRow, copies_online
 from desktop.jobs.gateways import GatewaysSection
+from desktop.jobs.snapshot_model import RIGHT, SnapshotModel
 from desktop.jobs.times import duration, every, relative
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
@@ -141,41 +142,18 @@ COPY_COLUMNS = ("Host", "User", "Version", "Kind", "Last seen", "Webhooks leased
 _KINDS = {"app": "App", "worker": "Worker"}
 
 
-class CopiesModel(QAbstractTableModel):
+class CopiesModel(SnapshotModel[CopyRow]):
     """The copies online; ``own_id`` marks this copy's row."""
+
+    columns = COPY_COLUMNS
+    numeric = frozenset({5, 6})
 
     def __init__(self, own_id: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.own_id = own_id
-        self._rows: list[CopyRow] = []
-        self._now = datetime.now(UTC)
 
-    def set_rows(self, rows: list[CopyRow], now: datetime) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self._now = now
-        self.endResetModel()
-
-    def row_at(self, row: int) -> CopyRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
-
-    def row_of(self, client_id: str) -> int:
-        return next((i for i, r in enumerate(self._rows) if r.client_id == client_id), -1)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COPY_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return COPY_COLUMNS[section]
-        if role == Qt.ItemDataRole.TextAlignmentRole and section >= 5:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+    def key_of(self, row: CopyRow) -> str:
+        return row.client_id
 
     def data(self, index: Index, role: int = 0) -> Any:
         r = self._rows[index.row()]
@@ -192,8 +170,8 @@ class CopiesModel(QAbstractTableModel):
             if col == 4:
                 return relative(r.last_seen, self._now) if r.last_seen else "Offline"
             return str(r.webhooks if col == 5 else r.refunds)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 5:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in self.numeric:
+            return RIGHT
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0:
                 return r.client_id

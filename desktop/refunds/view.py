@@ -44,6 +44,7 @@ from core.refunds.queries import PAGE_SIZE
 from core.refunds.queue import QueueChanges, QueuePage, QueueSetup
 from core.refunds.records import RefundFilter, RefundView, filter_for_link
 from desktop.lists import list_page
+from desktop.lists.elided_label import ElidedLabel
 from desktop.lists.list_page import ListPage, quiet
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.refunds.columns import ColumnFit
@@ -58,7 +59,6 @@ from desktop.refunds.filters import QueueFilters
 from desktop.refunds.model import COLUMN, STATUS_NAMES, STATUS_ROLE, RefundsModel
 from desktop.refunds.review import LinkDialog, resend_box
 from desktop.shell import theme
-from desktop.shell.elided_label import ElidedLabel
 from desktop.shell.named import named
 from desktop.shell.views import AppServices
 

@@ -38,9 +38,9 @@ from PySide6.QtWidgets import (
 )
 
 from core import settings
+from desktop.lists.elided_label import ElidedLabel
 from desktop.shell import shortcuts, theme, views, window_state
 from desktop.shell.db_monitor import DatabaseMonitor
-from desktop.shell.elided_label import ElidedLabel
 from desktop.shell.help_dialogs import DatabaseFacts
 from desktop.shell.menus import ShellMenus
 from desktop.shell.named import named

@@ -1,5 +1,6 @@
-"""A status-bar label that gives up width before the window has to: its text is elided in
-the middle (a database path keeps its start and its file name), ``text()`` stays whole."""
+"""A label that gives up width before the window has to (the status bar, a narrow pane): its
+text is elided in the middle (a database path keeps its start and its file name), ``text()``
+stays whole."""
 
 from __future__ import annotations
 

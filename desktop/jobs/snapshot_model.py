@@ -1,0 +1,58 @@
+"""A table model over a list of rows read in one go (the copies online, the gateway
+connections): the whole list is replaced on each read, with the time it was read so ages
+("3 s ago") are counted from the same moment in every row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+
+Index = QModelIndex | QPersistentModelIndex
+Row = TypeVar("Row")
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+
+class SnapshotModel(QAbstractTableModel, Generic[Row]):
+    """Subclasses name their ``columns``, the ``numeric`` ones (right-aligned) and how a row
+    is found again (``key_of``), and answer ``data``."""
+
+    columns: tuple[str, ...] = ()
+    numeric: frozenset[int] = frozenset()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Row] = []
+        self._now = datetime.now(UTC)
+
+    def key_of(self, row: Row) -> str:
+        raise NotImplementedError  # each model says which field names a row
+
+    def set_rows(self, rows: Sequence[Row], now: datetime) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._now = now
+        self.endResetModel()
+
+    def row_at(self, row: int) -> Row | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, key: str) -> int:
+        return next((i for i, r in enumerate(self._rows) if self.key_of(r) == key), -1)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in self.numeric:
+            return RIGHT
+        return None
