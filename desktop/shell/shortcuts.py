@@ -78,6 +78,7 @@ def table() -> list[Shortcut]:
     # The Refunds view's module is read when the table is wanted (the Help window), not at
     # start: views are imported when first opened.
     from desktop.refunds.view import APPROVE_KEYS, REJECT_KEYS
+    from desktop.webhooks.view import RETRY_KEYS
 
     rows = [
         Shortcut((view_key(i),), f"Open {spec.title}")
@@ -95,6 +96,7 @@ def table() -> list[Shortcut]:
         Shortcut((quit_keys(),), "Quit Paydesk"),
         Shortcut((APPROVE_KEYS,), "Approve the selected refunds", "Refunds"),
         Shortcut((REJECT_KEYS,), "Reject the selected refunds…", "Refunds"),
+        Shortcut((RETRY_KEYS,), "Retry the selected delivery", "Webhooks"),
     ]
     return [row for row in rows if row.text()]
 

@@ -106,15 +106,6 @@ def test_a_settings_file_holding_only_the_window_is_still_a_first_run():
     assert _first_run(Namespace(database=None, demo=False))
 
 
-# Views whose own filter bar is wider than 1000 px less the navigation today: their layout
-# belongs to each view (issue 18, "the filter bar wraps or collapses"); the shell adds only
-# the navigation beside them. Remove a line once its view fits.
-KNOWN_WIDE = {
-    "refunds": "desktop/refunds/view.py",
-    "webhooks": "desktop/webhooks/view.py",
-}
-
-
 def test_the_window_fits_a_1000_px_screen_with_every_view_built(qtbot, tmp_path):
     window = opened_window(qtbot, demo_like_database(tmp_path / "desk.sqlite3"), (1024, 700))
     try:
@@ -126,7 +117,7 @@ def test_the_window_fits_a_1000_px_screen_with_every_view_built(qtbot, tmp_path)
             width = window.minimumSizeHint().width()
             # The shell adds the navigation and nothing that holds the window wider.
             assert width <= max(1000, view.minimumSizeHint().width() + NAV_WIDTH + 4), spec.key
-            if width > 1000 and spec.key not in KNOWN_WIDE:
+            if width > 1000:
                 too_wide[spec.key] = width
         assert not too_wide
         window.open_view("dashboard")
