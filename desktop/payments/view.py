@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from core import errors
 from core.errors import PaydeskError
+from core.gateway import lookup
 from core.payments import listing
 from core.payments.queries import PaymentFilter, PaymentRow
 from desktop.lists import list_page
@@ -62,6 +63,7 @@ DEMO_PAYMENTS = 20_000
 # delay the first rows nor compete with their first paint; a scroll to the end of these rows
 # shows the next page.
 FIRST_ROWS = 60
+NO_MATCH_TEXT = "Try another search, or clear the filters."
 # Rows of a first read formatted in the pool: what a window of ordinary height shows.
 _FORMATTED_IN_POOL = 30
 
@@ -167,6 +169,7 @@ class PaymentsView(QWidget):
         # its place only if that read is slow (see ``_first_read_is_slow``).
         self._demo_offer: DemoOffer | None = None
         self._no_match_page: QWidget | None = None
+        self._no_match_body: QLabel | None = None
         self._loading_page: QWidget | None = None
         self.splitter.addWidget(self.pages)
 
@@ -198,9 +201,10 @@ class PaymentsView(QWidget):
             page, _head, body, _button = list_page.empty_page(
                 self.pages, "search", "No payments match", "Clear filters", self.bar.clear_filters
             )
-            body.setText("Try another search, or clear the filters.")
+            body.setText(NO_MATCH_TEXT)
             self.pages.addWidget(page)
             self._no_match_page = page
+            self._no_match_body = body
         return self._no_match_page
 
     @property
@@ -315,9 +319,43 @@ class PaymentsView(QWidget):
             self.pages.setCurrentWidget(self.empty_page)
         else:
             self.pages.setCurrentWidget(self.no_match_page)
+            self._say_no_match(NO_MATCH_TEXT)
+            if (result.filter.search or "").startswith("pay_"):
+                self._look_up_at_gateways(result.filter)
         self._close_detail()
         self.is_loaded = True
         self.loaded.emit(len(result.rows))
+
+    def _say_no_match(self, text: str) -> None:
+        if self._no_match_body is not None:
+            self._no_match_body.setText(text)
+
+    def _look_up_at_gateways(self, f: PaymentFilter) -> None:
+        """An exact payment id Paydesk does not hold is asked for at the gateway connections
+        this copy holds the secret of; one that a gateway has is kept and shown."""
+        ctx, actor, pid = self.services.ctx, self.services.ctx.default_actor(), f.search or ""
+
+        def found(hit: lookup.Found | None) -> None:
+            # Only a payment fetched now is read again: one Paydesk held already is left out
+            # by the other filters, and reading again would only ask again.
+            if hit is not None and hit.added and self._query_filter == f:
+                self.message.emit(f"{pid} was fetched from the gateway connection {hit.gateway}.")
+                self.run_query(f)
+
+        def failed(exc: BaseException) -> None:
+            if self._query_filter == f:
+                self._say_no_match(
+                    f"{pid} is not in Paydesk, and a gateway could not be asked: "
+                    f"{errors.sentence(exc)}"
+                )
+
+        self.runner.submit(
+            lambda: lookup.look_up_payment(ctx, pid, actor=actor),
+            found,
+            failed,
+            key="payments-lookup",
+            owner=self,
+        )
 
     def _on_query_error(self, exc: BaseException) -> None:
         self._allow_painting()
