@@ -16,11 +16,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +25,7 @@ from PySide6.QtWidgets import (
 from core import errors
 from core.gateway.status import QUEUE_KEYS, REACHABLE, UNREACHABLE, GatewayStatus
 from core.gateway.status import gateway_statuses as read_statuses
-from desktop.jobs.snapshot_model import RIGHT, Index, SnapshotModel
+from desktop.jobs.snapshot_model import RIGHT, Index, SnapshotModel, snapshot_table
 from desktop.jobs.times import relative
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
@@ -133,28 +130,14 @@ class GatewaysSection(QWidget):
         self.summary.setWordWrap(True)
         head.addWidget(self.summary, 1)
         lay.addLayout(head)
-        self.table = QTableView(self)
-        self.table.setModel(self.model)
-        self.table.setAccessibleName("Gateway connections")
-        self.table.setAccessibleDescription(
-            "Each gateway connection: reachable or not, its last sync and the gateway's queue"
+        self.table = snapshot_table(
+            self,
+            self.model,
+            "Gateway connections",
+            "Each gateway connection: reachable or not, its last sync and the gateway's queue",
+            (0, 120, 90, 120, 80, 90, 95, 70, 100),
+            stretch=0,
         )
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(
-            max(28, self.table.fontMetrics().height() + 12)
-        )
-        header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in enumerate((0, 120, 90, 120, 80, 90, 95, 70, 100)):
-            if width:
-                self.table.setColumnWidth(col, width)
         for col in (REACH_COLUMN, OUTCOME_COLUMN):
             self.table.setItemDelegateForColumn(col, StatusBadgeDelegate(BADGE_ROLE, self.table))
         self.table.hide()  # until a read finds a connection

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+
+from desktop.lists.table_look import set_list_look
 
 Index = QModelIndex | QPersistentModelIndex
 Row = TypeVar("Row")
@@ -56,3 +59,26 @@ class SnapshotModel(QAbstractTableModel, Generic[Row]):
         if role == Qt.ItemDataRole.TextAlignmentRole and section in self.numeric:
             return RIGHT
         return None
+
+
+def snapshot_table(
+    parent: QWidget,
+    model: QAbstractTableModel,
+    name: str,
+    description: str,
+    widths: tuple[int, ...],
+    stretch: int,
+) -> QTableView:
+    """A table of the Jobs view: the list tables' look, one row selected at a time, the
+    column ``stretch`` taking the room left and the others ``widths`` wide (0: left alone)."""
+    table = QTableView(parent)
+    set_list_look(table, model, QAbstractItemView.SelectionMode.SingleSelection)
+    table.setAccessibleName(name)
+    table.setAccessibleDescription(description)
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    for col, width in enumerate(widths):
+        if width:
+            table.setColumnWidth(col, width)
+    return table

@@ -27,13 +27,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -41,7 +38,7 @@ from PySide6.QtWidgets import (
 from core import errors
 from core.jobs.copies import CopyRow, copies_online
 from desktop.jobs.gateways import GatewaysSection
-from desktop.jobs.snapshot_model import RIGHT, SnapshotModel
+from desktop.jobs.snapshot_model import RIGHT, SnapshotModel, snapshot_table
 from desktop.jobs.times import duration, every, relative
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
@@ -230,29 +227,14 @@ class JobsView(QWidget):
         bar_lay.addWidget(self.run_button)
         root.addWidget(bar)
 
-        self.table = QTableView(self)
-        self.table.setModel(self.model)
-        self.table.setAccessibleName("Scheduled tasks")
-        self.table.setAccessibleDescription(
-            "Every task, its schedule and last run; Run now runs the selected one"
+        self.table = snapshot_table(
+            self,
+            self.model,
+            "Scheduled tasks",
+            "Every task, its schedule and last run; Run now runs the selected one",
+            (200, 70, 90, 80, 110, 0, 90),
+            stretch=5,
         )
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(
-            max(30, self.table.fontMetrics().height() + 14)
-        )
-        header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
-        header.setStretchLastSection(False)
-        for col, width in enumerate((200, 70, 90, 80, 110, 0, 90)):
-            if width:
-                self.table.setColumnWidth(col, width)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.table.setItemDelegateForColumn(
             OUTCOME_COLUMN, StatusBadgeDelegate(OUTCOME_ROLE, self.table)
         )
@@ -280,26 +262,14 @@ class JobsView(QWidget):
         copies_head.addWidget(self.copies_summary)
         copies_head.addStretch(1)
         root.addLayout(copies_head)
-        self.copies_table = QTableView(self)
-        self.copies_table.setModel(self.copies_model)
-        self.copies_table.setAccessibleName("Copies online")
-        self.copies_table.setAccessibleDescription("The copies of Paydesk using this database")
-        self.copies_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.copies_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.copies_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.copies_table.setAlternatingRowColors(True)
-        self.copies_table.setShowGrid(False)
-        self.copies_table.setWordWrap(False)
-        self.copies_table.verticalHeader().hide()
-        self.copies_table.verticalHeader().setDefaultSectionSize(
-            max(28, self.copies_table.fontMetrics().height() + 12)
+        self.copies_table = snapshot_table(
+            self,
+            self.copies_model,
+            "Copies online",
+            "The copies of Paydesk using this database",
+            (0, 120, 80, 80, 100, 150, 140),
+            stretch=0,
         )
-        copies_header = self.copies_table.horizontalHeader()
-        copies_header.setHighlightSections(False)
-        copies_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in enumerate((0, 120, 80, 80, 100, 150, 140)):
-            if width:
-                self.copies_table.setColumnWidth(col, width)
         root.addWidget(self.copies_table, 2)
 
         self.gateways = GatewaysSection(services, self)
