@@ -89,14 +89,24 @@ def _default_file(path: Path) -> str:
 
 # -- the main window's place ----------------------------------------------------------------
 # Remembered per database kind, so a laptop's standalone window and the office's shared one
-# each come back as they were left: ``[window.standalone]`` and ``[window.shared]``.
+# each come back as they were left: ``[window.standalone]`` and ``[window.shared]``; each
+# list view's splitter and column widths under ``[window.<kind>.layouts.<view>]``.
 WINDOW_KINDS = ("standalone", "shared")
 
 
 @dataclass
+class ViewLayout:
+    """What a person set in one list view: the table | detail pane splitter's sizes (empty:
+    never moved) and each column's width (0: the view's own width; empty: none set)."""
+
+    splitter: list[int] = field(default_factory=list)
+    columns: list[int] = field(default_factory=list)
+
+
+@dataclass
 class WindowState:
-    """The window's size and position (None: never placed), whether it was maximised and
-    the view it showed."""
+    """The window's size and position (None: never placed), whether it was maximised, the
+    view it showed and each list view's layout by view key."""
 
     width: int = 0
     height: int = 0
@@ -104,6 +114,7 @@ class WindowState:
     y: int | None = None
     maximized: bool = False
     view: str = ""
+    layouts: dict[str, ViewLayout] = field(default_factory=dict)
 
 
 def database_kind(url: str) -> str:
@@ -115,6 +126,31 @@ def database_kind(url: str) -> str:
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _sizes(value: object) -> list[int]:
+    """A list of sizes, or empty when anything in it is not a size (a hand-edited file)."""
+    if not isinstance(value, list):
+        return []
+    sizes: list[int] = []
+    for item in value:
+        size = _int(item)
+        if size is None or size < 0:
+            return []
+        sizes.append(size)
+    return sizes
+
+
+def _layouts(raw: object) -> dict[str, ViewLayout]:
+    if not isinstance(raw, dict):
+        return {}
+    layouts = {}
+    for key, entry in raw.items():
+        if isinstance(key, str) and isinstance(entry, dict):
+            layout = ViewLayout(_sizes(entry.get("splitter")), _sizes(entry.get("columns")))
+            if layout.splitter or layout.columns:
+                layouts[key] = layout
+    return layouts
 
 
 def window_state(kind: str) -> WindowState:
@@ -135,6 +171,7 @@ def window_state(kind: str) -> WindowState:
         y=_int(entry.get("y")),
         maximized=entry.get("maximized") is True,
         view=view if isinstance(view, str) else "",
+        layouts=_layouts(entry.get("layouts")),
     )
 
 

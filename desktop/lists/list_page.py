@@ -58,6 +58,7 @@ from PySide6.QtWidgets import (
 
 from core import errors
 from core.errors import PaydeskError
+from desktop.lists import layout_memory
 from desktop.lists.keyset_model import KeysetTableModel, Row
 from desktop.lists.link_chips import LinkChips
 from desktop.lists.table_look import set_list_look
@@ -749,6 +750,7 @@ class ListPage(QWidget, Generic[Row, F, D]):
             self.detail.show()
             least, width = self.DETAIL_WIDTH
             total = max(least, self.splitter.width())
+            width = layout_memory.pane_width(self.splitter, width)
             self.splitter.setSizes([total - width, width])
         self.load_detail(row.id)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QAbstractItemView, QWidget
 
+from desktop.lists import layout_memory
 from desktop.lists.row_painter import RowPaintedTable
 from desktop.lists.table_look import set_list_look
 from desktop.payments.model import COLUMN, PaymentsModel
@@ -69,11 +70,11 @@ class PaymentsTable(RowPaintedTable):
             COLUMN[key]: max(self._min_customer_width, metrics.horizontalAdvance(text) + 20)
             for key, text in _GIVES_WAY.items()
         }
-        self._fitting = False
         # The customer column takes what the table has left beside the scroll bar (always
         # shown), worked out when the table changes size rather than by a Stretch section;
         # in a narrow window the columns of ``_GIVES_WAY`` narrow first.
         self.resized.connect(self._fit_customer_column)
+        layout_memory.takes_the_rest(self, COLUMN["customer"])
         # Pages are read ahead once the rows just shown have been painted: a read in the pool
         # during the paint would take turns with it for the GIL and slow both.
         self.painted.connect(self._painted)
@@ -105,17 +106,14 @@ class PaymentsTable(RowPaintedTable):
             over -= give
         if over < 0:
             widths[customer] -= over  # what is left over goes to the customer
-        self._fitting = True
-        try:
+        with layout_memory.fitting(self):
             for col, width in widths.items():
                 if hh.sectionSize(col) != width:
                     hh.resizeSection(col, width)
-        finally:
-            self._fitting = False
 
     @Slot(int, int, int)
     def _column_resized(self, section: int, _old: int, new: int) -> None:
-        if self._fitting or section == COLUMN["customer"]:
+        if layout_memory.is_fitting(self) or section == COLUMN["customer"]:
             return
         self._wanted[section] = new  # dragged by the person (or restored): keep it
         self._fit_customer_column()

@@ -42,7 +42,7 @@ from core.errors import PaydeskError
 from core.gateway import lookup
 from core.payments import listing
 from core.payments.queries import PaymentFilter, PaymentRow
-from desktop.lists import list_page
+from desktop.lists import layout_memory, list_page
 from desktop.lists.retry_banner import RetryBanner
 from desktop.payments.demo_offer import DemoOffer
 from desktop.payments.detail import DetailData, PaymentDetailPane, load_detail
@@ -450,7 +450,8 @@ class PaymentsView(QWidget):
         if self.detail.isHidden():
             self.detail.show()
             total = max(800, self.splitter.width())
-            self.splitter.setSizes([total - 340, 340])
+            width = layout_memory.pane_width(self.splitter, 340)
+            self.splitter.setSizes([total - width, width])
         self.detail.show_loading(row.id)
         self._load_detail(row.id)
 

@@ -2,13 +2,15 @@
 fit; otherwise the columns a person can do without are hidden one by one (the reason first,
 the payment last), and when even the key columns (requested, refund, amount, status) do not
 fit, the refund id gives up width, elided in the middle (the whole id is in its tooltip and
-Copy). So the table never needs to be scrolled sideways, with or without the detail pane."""
+Copy). So the table never needs to be scrolled sideways, with or without the detail pane. A
+width the person dragged a column to is that column's usual width from then on."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QTableView
 
+from desktop.lists import layout_memory
 from desktop.refunds.model import COLUMN
 
 # The columns shown whatever the width.
@@ -42,6 +44,12 @@ class ColumnFit(QObject):
         for key in ("id", "payment"):
             table.setItemDelegateForColumn(COLUMN[key], MiddleElide(table))
         table.viewport().installEventFilter(self)
+        table.horizontalHeader().sectionResized.connect(self._resized)
+
+    def _resized(self, section: int, old: int, new: int) -> None:
+        if layout_memory.person_resized(self.table, section, old, new):
+            self.natural[next(k for k, c in COLUMN.items() if c == section)] = new
+            self.fit()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize:
@@ -73,10 +81,11 @@ class ColumnFit(QObject):
             widths["id"] = max(self._id_floor(), widths["id"] - over)
         header = self.table.horizontalHeader()
         last = header.logicalIndex(header.count() - 1)  # stretched to the edge by the header
-        for key, col in COLUMN.items():
-            self.table.setColumnHidden(col, key in hidden)
-            if key in widths and col != last and header.sectionSize(col) != widths[key]:
-                self.table.setColumnWidth(col, widths[key])
+        with layout_memory.fitting(self.table):
+            for key, col in COLUMN.items():
+                self.table.setColumnHidden(col, key in hidden)
+                if key in widths and col != last and header.sectionSize(col) != widths[key]:
+                    self.table.setColumnWidth(col, widths[key])
         self.hidden = tuple(hidden)
         self.table.horizontalScrollBar().setValue(0)
 

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import settings
+from desktop.lists import layout_memory
 from desktop.lists.elided_label import ElidedLabel
 from desktop.shell import shortcuts, theme, views, window_state
 from desktop.shell.db_monitor import DatabaseMonitor
@@ -466,6 +467,7 @@ class MainWindow(QMainWindow):
             widget = spec.build(self.services)
             self._views[key] = widget
             self.stack.addWidget(widget)
+            layout_memory.attach(widget, window_state.saved_layout(self.current_url, key))
             message = getattr(widget, "message", None)
             if message is not None:
                 message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -495,6 +497,11 @@ class MainWindow(QMainWindow):
         """The view to open when the database is open (a remembered one)."""
         if views.find(key) is not None:
             self._pending_view = key
+
+    def view_layouts(self) -> dict[str, settings.ViewLayout]:
+        """What the person set in each view built (``desktop.lists.layout_memory``)."""
+        memories = {key: layout_memory.memory_of(w) for key, w in self._views.items()}
+        return {key: m.layout() for key, m in memories.items() if m is not None}
 
     def about_database(self) -> DatabaseFacts | None:
         if self.services is None:

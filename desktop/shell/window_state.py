@@ -1,5 +1,6 @@
-"""The main window comes back where it was left: size, position, maximised or not, and the
-view it showed, per database kind (``core.settings.window_state``).
+"""The main window comes back where it was left: size, position, maximised or not, the view
+it showed and each list view's splitter and column widths (``desktop.lists.layout_memory``),
+per database kind (``core.settings.window_state``).
 
 A remembered place that no screen shows any more (a monitor unplugged) is dropped for the
 window centred on the primary screen; a size larger than the screen is shrunk to fit.
@@ -23,6 +24,8 @@ class PlacedWindow(Protocol):
     def current_key(self) -> str | None: ...
 
     def set_pending_view(self, key: str) -> None: ...
+
+    def view_layouts(self) -> dict[str, settings.ViewLayout]: ...
 
 
 def capture(window: QMainWindow, view: str | None) -> settings.WindowState:
@@ -82,5 +85,15 @@ def restore(window: QMainWindow, host: PlacedWindow, kind: str) -> settings.Wind
 
 
 def remember(window: QMainWindow, host: PlacedWindow, kind: str) -> bool:
-    """Write down the window as it is now for ``kind``."""
-    return settings.remember_window(kind, capture(window, host.current_key()))
+    """Write down the window as it is now for ``kind``; the layouts of views not opened this
+    time are kept as they were."""
+    state = capture(window, host.current_key())
+    state.layouts = {**settings.window_state(kind).layouts, **host.view_layouts()}
+    return settings.remember_window(kind, state)
+
+
+def saved_layout(url: str | None, view: str) -> settings.ViewLayout | None:
+    """The layout remembered for ``view`` on the database kind of ``url``."""
+    if not url:
+        return None
+    return settings.window_state(settings.database_kind(url)).layouts.get(view)

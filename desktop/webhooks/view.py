@@ -29,7 +29,7 @@ from core.webhooks import deliveries as webhooks
 from core.webhooks import listing
 from core.webhooks.deliveries import PAGE_SIZE, WebhookDetail, WebhookFilter, WebhookRow
 from core.webhooks.listing import LogsChanges, LogsPage, LogsSetup
-from desktop.lists import list_page
+from desktop.lists import layout_memory, list_page
 from desktop.lists.filter_row import FilterRow
 from desktop.lists.link_chips import LinkChips, span_text
 from desktop.lists.list_page import ListPage, quiet
@@ -227,6 +227,15 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
         self._natural["response"] = max(self._natural.get("response", 0), 140)
         table.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, table))
         table.viewport().installEventFilter(self)
+        hh.sectionResized.connect(self._column_dragged)
+
+    def _column_dragged(self, section: int, old: int, new: int) -> None:
+        # The person's width is the column's own from then on (``layout_memory``).
+        if layout_memory.person_resized(self.table, section, old, new):
+            key = next((k for k in self._natural if COLUMN[k] == section), None)
+            if key is not None:
+                self._natural[key] = new
+                self.fit_columns_to_width()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
@@ -236,6 +245,10 @@ class WebhooksView(ListPage[WebhookRow, WebhookFilter, ShownLog]):
     def fit_columns_to_width(self) -> None:
         """Fit the columns into the table's width: the key columns keep theirs, the others
         give way (elided, then hidden) so the table never has to be scrolled sideways."""
+        with layout_memory.fitting(self.table):
+            self._fit_columns_to_width()
+
+    def _fit_columns_to_width(self) -> None:
         table = self.table
         hh = table.horizontalHeader()
         room = table.viewport().width() - sum(self._natural[k] for k in KEY_COLUMNS)
