@@ -146,7 +146,7 @@ def latency(ctx: Context, trials: int, *, wake: bool) -> list[float]:
             time.sleep(rng.uniform(0.1, 1.9))
             pid = f"pay_b{i:012d}"  # processed above: 90,000 paise left on each
             start = time.perf_counter()
-            r = rf.request_refund(ctx, "alice", pid, amount=500, reason="other")
+            r = rf.request_refund(ctx, "alice", pid, amount=500, reason="duplicate")
             processed[r.id] = threading.Event()
             rf.approve(ctx, "bob", r.id)
             if not processed[r.id].wait(10):

@@ -52,7 +52,7 @@ def test_an_amount_that_is_not_ascii_digits_is_one_sentence_and_writes_nothing(
     ctx, run, amount_args, sentence
 ):
     pid = add_payment(ctx, amount=100_000, currency="USD")
-    code, out, err = run("refunds", "request", pid, *amount_args, "--reason", "other")
+    code, out, err = run("refunds", "request", pid, *amount_args, "--reason", "duplicate")
     assert (code, out, err) == (2, "", f"paydesk: {sentence}\n")
     assert count(ctx, Refund) == 0 and refunded_amount(ctx, pid) == 0
     assert count(ctx, AuditEvent, AuditEvent.action.like("refund.%")) == 0
@@ -61,7 +61,7 @@ def test_an_amount_that_is_not_ascii_digits_is_one_sentence_and_writes_nothing(
 def test_a_thousands_separator_in_its_place_is_read(ctx, run):
     pid = add_payment(ctx, amount=500_000, currency="USD")
     code, out, err = run(
-        "refunds", "request", pid, "--amount", "1,500.00", "--reason", "other", "--json"
+        "refunds", "request", pid, "--amount", "1,500.00", "--reason", "duplicate", "--json"
     )
     assert (code, err) == (0, "")
     assert '"amount": 150000' in out

@@ -278,7 +278,7 @@ def test_odd_amounts_are_one_sentence(tmp_path, capsys, argv, expected):
     code, out, _ = run(["--database", url, "payments", "list", "--json", "--limit", "1"], capsys)
     payment = json.loads(out)[0]["id"]
     code, out, err = run(
-        ["--database", url, "refunds", "request", payment, *argv, "--reason", "other"], capsys
+        ["--database", url, "refunds", "request", payment, *argv, "--reason", "duplicate"], capsys
     )
     assert (code, out) == (2, "")
     assert one_sentence(err) == expected

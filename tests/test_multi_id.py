@@ -41,9 +41,9 @@ def decisions(ctx) -> int:
 
 def test_one_bad_id_stops_every_approval_and_each_is_named(ctx, run):
     pid = add_payment(ctx, amount=100_000)
-    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="other")
-    mine = rf.request_refund(ctx, run.person, pid, amount=2_000, reason="other")
-    c = rf.request_refund(ctx, "alice", pid, amount=3_000, reason="other")
+    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
+    mine = rf.request_refund(ctx, run.person, pid, amount=2_000, reason="duplicate")
+    c = rf.request_refund(ctx, "alice", pid, amount=3_000, reason="duplicate")
     code, out, err = run("refunds", "approve", a.id, mine.id, "rfnd_nope", c.id)
     assert (code, out) == (2, "")
     assert err == (
@@ -57,8 +57,8 @@ def test_one_bad_id_stops_every_approval_and_each_is_named(ctx, run):
 
 def test_every_good_id_is_approved_in_one_go(ctx, run):
     pid = add_payment(ctx, amount=100_000)
-    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="other")
-    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="other")
+    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
+    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="duplicate")
     code, out, err = run("refunds", "approve", a.id, b.id, a.id, "--json")
     assert (code, err) == (0, "")
     assert [(x["id"], x["status"]) for x in json.loads(out)] == [
@@ -74,8 +74,8 @@ def test_a_failure_while_acting_undoes_the_refunds_already_done(ctx, monkeypatch
     see): the first approval is rolled back with it."""
     add_staff(ctx)
     pid = add_payment(ctx, amount=100_000)
-    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="other")
-    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="other")
+    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
+    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="duplicate")
     real_act = many._act
     acted: list[str] = []
 
@@ -95,8 +95,8 @@ def test_a_failure_while_acting_undoes_the_refunds_already_done(ctx, monkeypatch
 
 def test_reject_and_cancel_several(ctx, run):
     pid = add_payment(ctx, amount=100_000)
-    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="other")
-    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="other")
+    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
+    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="duplicate")
     code, out, err = run("refunds", "reject", a.id, b.id)
     assert (code, out, err) == (2, "", "paydesk: A rejection needs a note saying why.\n")
     code, out, err = run("refunds", "reject", a.id, b.id, "--note", "duplicate order")
@@ -104,9 +104,9 @@ def test_reject_and_cancel_several(ctx, run):
     assert out.count(" is rejected by ") == 2
     assert statuses(ctx, a.id, b.id) == ["rejected", "rejected"]
 
-    mine1 = rf.request_refund(ctx, run.person, pid, amount=1_000, reason="other")
-    mine2 = rf.request_refund(ctx, run.person, pid, amount=1_000, reason="other")
-    theirs = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="other")
+    mine1 = rf.request_refund(ctx, run.person, pid, amount=1_000, reason="duplicate")
+    mine2 = rf.request_refund(ctx, run.person, pid, amount=1_000, reason="duplicate")
+    theirs = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
     code, out, err = run("refunds", "cancel", mine1.id, theirs.id, mine2.id)
     assert (code, out) == (2, "")
     assert f"Only alice, who requested refund {theirs.id}, can cancel it" in err
@@ -117,8 +117,8 @@ def test_reject_and_cancel_several(ctx, run):
 
 def test_a_role_that_may_not_decide_is_told_once(ctx, run):
     pid = add_payment(ctx, amount=100_000)
-    a = rf.request_refund(ctx, "root", pid, amount=1_000, reason="other")
-    b = rf.request_refund(ctx, "root", pid, amount=2_000, reason="other")
+    a = rf.request_refund(ctx, "root", pid, amount=1_000, reason="duplicate")
+    b = rf.request_refund(ctx, "root", pid, amount=2_000, reason="duplicate")
     with pytest.raises(Refused, match=r"^Only finance or admin staff can approve") as caught:
         many.decide_many(ctx, "alice", "approve", [a.id, b.id])
     assert a.id not in caught.value.message
@@ -129,7 +129,7 @@ def test_retries_are_checked_together_against_what_the_payment_has_left(ctx, run
     pid = add_payment(ctx, amount=100_000)
 
     def failed_refund(amount: int) -> str:
-        r = rf.request_refund(ctx, "alice", pid, amount=amount, reason="other")
+        r = rf.request_refund(ctx, "alice", pid, amount=amount, reason="duplicate")
         rf.approve(ctx, "carol", r.id)
         with ctx.db.write() as s:
             s.execute(update(Payment).where(Payment.id == pid).values(captured=False))
@@ -152,8 +152,8 @@ def test_retries_are_checked_together_against_what_the_payment_has_left(ctx, run
 def test_the_views_multi_approve_still_reports_each(ctx):
     add_staff(ctx)
     pid = add_payment(ctx, amount=100_000)
-    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="other")
-    mine = rf.request_refund(ctx, "carol", pid, amount=2_000, reason="other")
+    a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
+    mine = rf.request_refund(ctx, "carol", pid, amount=2_000, reason="duplicate")
     results = many.approve_many(ctx, "carol", [a.id, mine.id])
     assert [(r.refund_id, r.ok) for r in results] == [(a.id, True), (mine.id, False)]
     assert statuses(ctx, a.id, mine.id) == ["approved", "pending_approval"]

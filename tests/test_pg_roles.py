@@ -253,7 +253,7 @@ def test_support_login_cannot_approve_reject_or_retry_a_refund_in_sql(owner, log
     requester, support = logins.copy("support"), logins.copy("support")
     finance = logins.copy("finance")
     pid = add_payment(owner)
-    r = rf.request_refund(requester, who(requester), pid, amount=1_000, reason="other")
+    r = rf.request_refund(requester, who(requester), pid, amount=1_000, reason="duplicate")
     assert r.status == "pending_approval" and r.requested_by == who(requester)
     with logins.sql(support) as conn:
         for status in ("approved", "rejected"):
@@ -362,7 +362,7 @@ def test_support_login_cannot_make_itself_finance_or_manage_staff(owner, logins)
 def test_finance_login_cannot_approve_its_own_request_in_sql(owner, logins):
     finance, other = logins.copy("finance"), logins.copy("finance")
     pid = add_payment(owner)
-    mine = rf.request_refund(finance, who(finance), pid, amount=1_000, reason="other")
+    mine = rf.request_refund(finance, who(finance), pid, amount=1_000, reason="duplicate")
     with logins.sql(finance) as conn:
         message = refused(
             conn,
@@ -432,7 +432,7 @@ def test_a_refund_starts_approved_only_below_the_policy_threshold(owner, logins)
     policy.set_value(owner, who(owner), "refund_approval_threshold", "INR:50.00")
     pid = add_payment(owner)
     # Through the service, under the support login: approved by policy at once.
-    small = rf.request_refund(support, who(support), pid, amount=1_000, reason="other")
+    small = rf.request_refund(support, who(support), pid, amount=1_000, reason="duplicate")
     assert (small.status, small.decided_by) == ("approved", rf.POLICY_ACTOR)
     insert = (
         "INSERT INTO refunds (id, payment_id, merchant_id, amount, currency, kind, reason, "
@@ -485,7 +485,7 @@ def test_each_role_works_end_to_end_under_its_own_login(owner, logins, receiver)
 
     # support requests, finance approves (the requester cannot).
     r = rf.request_refund(
-        support, who(support), pid, amount=2_500, reason="other", idempotency_key="k-1"
+        support, who(support), pid, amount=2_500, reason="duplicate", idempotency_key="k-1"
     )
     with pytest.raises(Refused, match="Only finance or admin staff can approve"):
         rf.approve(support, who(support), r.id)
@@ -535,9 +535,9 @@ def test_each_role_works_end_to_end_under_its_own_login(owner, logins, receiver)
 def test_cancel_reject_and_retry_work_through_the_services_under_logins(owner, logins):
     support, finance = logins.copy("support"), logins.copy("finance")
     pid = add_payment(owner, amount=10_000)
-    a = rf.request_refund(support, who(support), pid, amount=1_000, reason="other")
-    b = rf.request_refund(support, who(support), pid, amount=2_000, reason="other")
-    c = rf.request_refund(support, who(support), pid, amount=3_000, reason="other")
+    a = rf.request_refund(support, who(support), pid, amount=1_000, reason="duplicate")
+    b = rf.request_refund(support, who(support), pid, amount=2_000, reason="duplicate")
+    c = rf.request_refund(support, who(support), pid, amount=3_000, reason="duplicate")
     assert rf.cancel(support, who(support), a.id).status == "cancelled"
     rejected = rf.reject(finance, who(finance), b.id, "not needed")
     assert (rejected.status, rejected.decided_by) == ("rejected", who(finance))

@@ -78,7 +78,7 @@ def test_approve_reject_cancel_retry_list_and_show(ctx, cli, clock):
     pid = add_payment(ctx, amount=100_000)
     a = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
     clock.advance(1)
-    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="other")
+    b = rf.request_refund(ctx, "alice", pid, amount=2_000, reason="duplicate")
     clock.advance(1)
     code, out, _ = cli("refunds", "approve", a.id, "--json")
     assert code == 0 and json.loads(out)["status"] == "approved"
@@ -90,7 +90,7 @@ def test_approve_reject_cancel_retry_list_and_show(ctx, cli, clock):
     assert code == 0 and json.loads(out)["status"] == "rejected"
 
     clock.advance(1)
-    code, out, _ = cli("refunds", "request", pid, "--amount", "5", "--reason", "other", "--json")
+    code, out, _ = cli("refunds", "request", pid, "--amount", "5", "--reason", "duplicate", "--json")
     mine = json.loads(out)["id"]
     code, out, _ = cli("refunds", "cancel", mine, "--json")
     assert code == 0 and json.loads(out)["status"] == "cancelled"
@@ -147,7 +147,7 @@ def test_approve_reject_cancel_retry_list_and_show(ctx, cli, clock):
 def test_bad_request_exits_2_with_the_sentence_and_writes_nothing(ctx, cli, argv, sentence):
     pid = add_payment(ctx, amount=100_000)
     if "--reason" not in argv:
-        argv = [*argv, "--reason", "other"]
+        argv = [*argv, "--reason", "duplicate"]
     code, out, err = cli("refunds", "request", pid, *argv)
     assert code == 2 and out == ""
     assert err.startswith("paydesk: ") and sentence in err and err.count("\n") == 1
@@ -156,14 +156,14 @@ def test_bad_request_exits_2_with_the_sentence_and_writes_nothing(ctx, cli, argv
 
 
 def test_request_of_an_unknown_payment_exits_2(cli):
-    code, _, err = cli("refunds", "request", "pay_missing", "--amount", "1", "--reason", "other")
+    code, _, err = cli("refunds", "request", "pay_missing", "--amount", "1", "--reason", "duplicate")
     assert (code, err) == (2, "paydesk: There is no payment pay_missing.\n")
 
 
 def test_approving_several_is_all_or_none_and_exits_2_when_one_is_refused(ctx, cli):
     pid = add_payment(ctx, amount=100_000)
-    a = rf.request_refund(ctx, "alice", pid, amount=100, reason="other")
-    b = rf.request_refund(ctx, "alice", pid, amount=200, reason="other")
+    a = rf.request_refund(ctx, "alice", pid, amount=100, reason="duplicate")
+    b = rf.request_refund(ctx, "alice", pid, amount=200, reason="duplicate")
     rf.approve(ctx, "carol", b.id)
     code, out, err = cli("refunds", "approve", a.id, b.id, "--json")
     assert (code, out) == (2, "")

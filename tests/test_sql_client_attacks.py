@@ -121,7 +121,7 @@ def test_a_login_cannot_insert_a_refund_in_another_currency(owner, logins, role)
 def test_a_login_cannot_insert_a_refund_above_what_is_left(owner, logins, role):  # noqa: F811
     ctx = logins.copy(role)
     pid = add_payment(owner, amount=10_000)
-    first = rf.request_refund(ctx, who(ctx), pid, amount=6_000, reason="other")
+    first = rf.request_refund(ctx, who(ctx), pid, amount=6_000, reason="duplicate")
     with logins.sql(ctx) as conn:
         message = _refused_with(
             conn, Check, _INSERT, _refund_values(pid, "rfnd_over", who(ctx), amount=4_001)
@@ -137,7 +137,7 @@ def test_a_login_cannot_insert_a_refund_above_what_is_left(owner, logins, role):
 def test_a_login_cannot_set_refunded_amount(owner, logins, role):  # noqa: F811
     ctx = logins.copy(role)
     pid = add_payment(owner, amount=10_000)
-    rf.request_refund(ctx, who(ctx), pid, amount=10_000, reason="other")
+    rf.request_refund(ctx, who(ctx), pid, amount=10_000, reason="duplicate")
     with logins.sql(ctx) as conn:
         message = refused(conn, "UPDATE payments SET refunded_amount = 0 WHERE id = %s", (pid,))
         assert "kept by Paydesk" in message
@@ -154,7 +154,7 @@ def test_two_full_refunds_of_one_payment_cannot_both_be_processed(owner, logins)
     """The attack of the issue: a second full refund slipped in by SQL, then approved."""
     support, finance = logins.copy("support"), logins.copy("finance")
     pid = add_payment(owner, amount=10_000)
-    r = rf.request_refund(support, who(support), pid, kind="full", reason="other")
+    r = rf.request_refund(support, who(support), pid, kind="full", reason="duplicate")
     with logins.sql(support) as conn:
         _refused_with(
             conn, Check, _INSERT, _refund_values(pid, "rfnd_dup", who(support), amount=10_000)
@@ -175,7 +175,7 @@ def test_illegal_transitions_are_refused_for_every_login(owner, logins, role):  
     ctx = logins.copy(role)
     requester = logins.copy("support")
     pid = add_payment(owner, amount=10_000)
-    r = rf.request_refund(requester, who(requester), pid, amount=1_000, reason="other")
+    r = rf.request_refund(requester, who(requester), pid, amount=1_000, reason="duplicate")
     with logins.sql(ctx) as conn:
         for status in ("processed", "processing", "failed"):
             message = _refused_with(
@@ -191,7 +191,7 @@ def test_illegal_transitions_are_refused_for_every_login(owner, logins, role):  
 def test_the_state_machine_holds_for_the_owner_too(owner):  # noqa: F811
     add_staff(owner)
     pid = add_payment(owner, amount=10_000)
-    r = rf.request_refund(owner, "alice", pid, amount=1_000, reason="other")
+    r = rf.request_refund(owner, "alice", pid, amount=1_000, reason="duplicate")
     _set_status_fails(owner, r.id, "processed", "cannot go from pending_approval to processed")
     rf.reject(owner, "bob", r.id, "not needed")
     _set_status_fails(owner, r.id, "approved", "cannot go from rejected to approved")
@@ -235,7 +235,7 @@ def test_live_refunds_above_the_amount_are_refused_by_the_database(ctx):
 def test_refunded_amount_follows_the_refunds_and_cannot_be_set(ctx):
     add_staff(ctx)
     pid = add_payment(ctx, amount=10_000)
-    r = rf.request_refund(ctx, "alice", pid, amount=4_000, reason="other")
+    r = rf.request_refund(ctx, "alice", pid, amount=4_000, reason="duplicate")
     assert _payment_row(ctx, pid).refunded_amount == 4_000
     with pytest.raises(DBAPIError, match="kept by Paydesk"), ctx.db.write() as s:
         s.execute(update(Payment).where(Payment.id == pid).values(refunded_amount=0))
@@ -246,7 +246,7 @@ def test_refunded_amount_follows_the_refunds_and_cannot_be_set(ctx):
 def test_refund_states_move_only_along_the_state_machine(ctx):
     add_staff(ctx)
     pid = add_payment(ctx, amount=10_000)
-    r = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="other")
+    r = rf.request_refund(ctx, "alice", pid, amount=1_000, reason="duplicate")
     for status in ("processed", "processing", "failed"):
         _set_status_fails(ctx, r.id, status, r"cannot go from|state machine")
     rf.approve(ctx, "bob", r.id)

@@ -120,7 +120,7 @@ def test_a_support_login_cannot_approve_split_refunds_by_policy_with_sql(owner, 
         assert "is not below the USD approval threshold" in message
         refused(conn, INSERT_APPROVED, ("rfnd_split_3", 1, pid))  # $10.00: at it
     # Through the service under the same login: the next request waits for approval.
-    second = rf.request_refund(support, who(support), pid, amount=999, reason="other")
+    second = rf.request_refund(support, who(support), pid, amount=999, reason="duplicate")
     assert second.status == "pending_approval"
     with owner.db.read() as s:
         statuses = dict(s.execute(select(Refund.id, Refund.status)).all())
@@ -131,8 +131,8 @@ def test_the_trigger_counts_only_live_refunds(owner, logins):
     support = logins.copy("support")
     policy.set_value(owner, who(owner), "refund_approval_threshold", "USD:10.00")
     pid = add_payment(owner, amount=100_000, currency="USD")
-    big = rf.request_refund(support, who(support), pid, amount=900, reason="other")
-    pending = rf.request_refund(support, who(support), pid, amount=100, reason="other")
+    big = rf.request_refund(support, who(support), pid, amount=900, reason="duplicate")
+    pending = rf.request_refund(support, who(support), pid, amount=100, reason="duplicate")
     assert (big.status, pending.status) == ("approved", "pending_approval")
     with logins.sql(support) as conn:
         # $9.00 approved + $1.00 pending: nothing more is approved by policy.
@@ -157,6 +157,6 @@ def test_a_stored_threshold_the_trigger_cannot_read_approves_nothing_by_policy(o
         message = refused(conn, INSERT_APPROVED, ("rfnd_bad", 1, pid))
     assert "is not below the USD approval threshold" in message
     # The service reads the bad value as the default (no threshold): approval needed.
-    assert rf.request_refund(support, who(support), pid, amount=1, reason="other").status == (
+    assert rf.request_refund(support, who(support), pid, amount=1, reason="duplicate").status == (
         "pending_approval"
     )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core.access import audit, policy_rules, roles
 from core.context import Context
 from core.errors import InputError
+from core.refunds.states import DEFAULT_REASONS
 from core.store.models import PolicySetting
 
 
@@ -47,6 +48,13 @@ KEYS: dict[str, PolicyKey] = {
             _parser("refund_approval_threshold"),
             "A request taking a payment's live refunds to this amount or more per currency needs "
             "approval (empty: every request).",
+        ),
+        PolicyKey(
+            "refund_reasons",
+            dict(DEFAULT_REASONS),
+            _parser("refund_reasons"),
+            "The reasons a refund may be requested with, code: label (other is always kept, "
+            "and a refund for it needs a note); refunds already made keep theirs.",
         ),
         PolicyKey(
             "pro_rata_auto_approve_days",

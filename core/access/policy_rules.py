@@ -11,6 +11,9 @@ Kinds:
   ``high`` (``0,60,300``).
 - ``thresholds``: amounts per ISO currency Paydesk knows (``USD:10.00,JPY:1000``), stored as
   whole, non-negative minor units (``{"USD": 1000, "JPY": 1000}``).
+- ``reasons``: refund reason codes with their labels (``duplicate:Duplicate payment,other``),
+  stored as code → label in the order given; codes are plain lowercase (``pro_rata``), each
+  once, at most ``MAX_REASONS``, and ``other`` is always among them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from core import money
 from core.errors import InputError
+from core.refunds.states import OTHER
 
 MAX_ATTEMPTS = 20
 # A threshold fits a 64-bit integer (the Postgres trigger reads it as bigint).
@@ -31,11 +35,16 @@ _WHOLE = re.compile(r"[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,9})?", re.ASCII)
 _SHOWN = 40
 _BETWEEN_CURRENCIES = re.compile(r",(?=\s*[A-Za-z]{3}\s*:)")
+# A reason code as refunds store it: plain lowercase ASCII, words joined by "_".
+_REASON_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*", re.ASCII)
+MAX_REASONS = 30
+MAX_REASON_CODE = 40
+MAX_REASON_LABEL = 60
 
 
 @dataclass(frozen=True)
 class Rule:
-    kind: str  # "int" / "seconds" / "schedule" / "thresholds"
+    kind: str  # "int" / "seconds" / "schedule" / "thresholds" / "reasons"
     low: int = 0
     high: int = 0
     unit: str = ""
@@ -51,12 +60,18 @@ class Rule:
                 f"1 to {MAX_ATTEMPTS} whole numbers of seconds, each from {self.low:,} "
                 f"to {self.high:,}"
             )
+        if self.kind == "reasons":
+            return (
+                f"1 to {MAX_REASONS} lowercase reason codes with labels, other among them "
+                "(duplicate:Duplicate payment,other:Other)"
+            )
         return "amounts per currency, none negative (USD:10.00,JPY:1000)"
 
 
 DAY = 86_400
 RULES: dict[str, Rule] = {
     "refund_approval_threshold": Rule("thresholds"),
+    "refund_reasons": Rule("reasons"),
     "pro_rata_auto_approve_days": Rule("int", 0, 3650, " days"),
     "webhook_retry_schedule": Rule("schedule", 0, 7 * DAY),
     "webhook_timeout_seconds": Rule("seconds", 0, 120, " seconds"),
@@ -148,6 +163,40 @@ def _thresholds(text: str) -> dict[str, int]:
     return result
 
 
+def default_label(code: str) -> str:
+    """The label of a reason code typed without one: ``pro_rata`` → "Pro rata"."""
+    return code.replace("_", " ").capitalize()
+
+
+def _reasons(text: str) -> dict[str, str]:
+    """``duplicate:Duplicate payment,other`` → code → label, in the order typed."""
+    result: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        code, _sep, label = part.partition(":")
+        code, label = code.strip(), " ".join(label.split())
+        if not _REASON_CODE.fullmatch(code) or len(code) > MAX_REASON_CODE:
+            raise InputError(
+                f"{_shown(code)} is not a reason code; use up to {MAX_REASON_CODE} lowercase "
+                "letters, digits and _ (like requested_by_customer)."
+            )
+        if code in result:
+            raise InputError(f"The reason {code} is given twice.")
+        if len(label) > MAX_REASON_LABEL or not label.isprintable():
+            raise InputError(
+                f"The label of {code} must be printable and at most {MAX_REASON_LABEL} characters."
+            )
+        result[code] = label or default_label(code)
+    if not result:
+        raise InputError("The refund reasons need at least one code, other among them.")
+    if len(result) > MAX_REASONS:
+        raise InputError(f"The refund reasons allow at most {MAX_REASONS} codes.")
+    if OTHER not in result:
+        raise InputError(
+            "The refund reasons must keep other, for a refund that fits no other reason."
+        )
+    return result
+
+
 def parse(key: str, text: str) -> Any:
     """What a person typed for ``key`` as the value to store; refuses a wrong type, NaN,
     infinity and anything out of range with one sentence."""
@@ -160,6 +209,8 @@ def parse(key: str, text: str) -> Any:
         return _seconds(key, rule, text)
     if rule.kind == "schedule":
         return _schedule(key, rule, text)
+    if rule.kind == "reasons":
+        return _reasons(text)
     return _thresholds(text)
 
 
@@ -190,6 +241,8 @@ def problem(key: str, value: Any) -> str | None:
         if not all(_is_int(d) and rule.low <= d <= rule.high for d in value):
             return f"a delay is not a whole number from {rule.low:,} to {rule.high:,} seconds"
         return None
+    if rule.kind == "reasons":
+        return _reasons_problem(value)
     if not isinstance(value, dict):
         return "not amounts per currency"
     for currency, amount in value.items():
@@ -197,6 +250,21 @@ def problem(key: str, value: Any) -> str | None:
             return f"{str(currency)[:10]!r} is not a currency Paydesk knows"
         if not _is_int(amount) or not 0 <= amount <= MAX_MINOR:
             return f"the {currency} threshold is not a whole, non-negative number of minor units"
+    return None
+
+
+def _reasons_problem(value: Any) -> str | None:
+    if not isinstance(value, dict) or not 1 <= len(value) <= MAX_REASONS:
+        return f"not 1 to {MAX_REASONS} reason codes with labels"
+    for code, label in value.items():
+        if not _REASON_CODE.fullmatch(code) or len(code) > MAX_REASON_CODE:
+            return f"{code[:MAX_REASON_CODE]!r} is not a reason code"
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_REASON_LABEL:
+            return f"the label of {code} is not a short text"
+        if not label.isprintable():
+            return f"the label of {code} is not printable"
+    if OTHER not in value:
+        return "without the reason other"
     return None
 
 

@@ -38,8 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     rq = rsub.add_parser("request", help="request a refund of a payment")
     rq.add_argument("payment_id", metavar="PAYMENT_ID")
     rq.add_argument("--amount", metavar="AMOUNT", help="in the payment's currency, e.g. 12.50")
-    rq.add_argument("--reason", help=f"one of {', '.join(REASONS)}")
-    rq.add_argument("--note", metavar="TEXT")
+    rq.add_argument(
+        "--reason", help=f"a code of the policy's refund_reasons (by default {', '.join(REASONS)})"
+    )
+    rq.add_argument("--note", metavar="TEXT", help="why; needed with --reason other")
     rq.add_argument("--idempotency-key", metavar="KEY", help="the same key never refunds twice")
     kind = rq.add_mutually_exclusive_group()
     kind.add_argument("--pro-rata", action="store_true", help="the unused share of the period")

@@ -1,12 +1,13 @@
 """What the Refund… form reads while a person fills it in, each in one call that opens and
-closes its own session: the payment's summary with what is refundable and its pro-rata quote,
-and the preview of one state of the form (or the sentence refusing it)."""
+closes its own session: the payment's summary with what is refundable, its pro-rata quote and
+the policy's refund reasons, and the preview of one state of the form (or the sentence refusing it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.access import policy
 from core.payments import queries as payments
 from core.refunds import queries as rq
 from core.refunds import service as rf
@@ -29,6 +30,7 @@ class PaymentInfo:
     refundable: int
     refusal: str | None  # why this payment cannot be refunded at all
     quote: ProRataQuote
+    reasons: dict[str, str]  # the policy's refund reasons, code → label, in its order
 
 
 def payment_info(db: Database, payment_id: str, now: datetime) -> PaymentInfo:
@@ -45,6 +47,7 @@ def payment_info(db: Database, payment_id: str, now: datetime) -> PaymentInfo:
             refundable=rq.refundable(session, p.id),
             refusal=payment_refusal(p),
             quote=pro_rata_quote(session, p.id, now),
+            reasons=policy.get(session, "refund_reasons"),
         )
 
 

@@ -40,7 +40,7 @@ from core.refunds.prorata import pro_rata_for
 from core.refunds.queries import live_total
 from core.refunds.records import ProRataQuote, RefundView, RequestPreview
 from core.refunds.rows import exceeds, load_payment, load_refund, payment_refusal
-from core.refunds.states import KINDS, NOT_COUNTED, REASONS, RefundStatus
+from core.refunds.states import KINDS, NOT_COUNTED, RefundStatus, reason_refusal
 from core.store import notify
 from core.store.models import IdempotencyKey, Payment, Refund
 
@@ -78,9 +78,7 @@ def _clean_inputs(
         raise InputError(f"{kind!r} is not a refund kind; use one of {', '.join(KINDS)}.")
     reason = (reason or "").strip() or ("pro_rata" if kind == "pro_rata" else "")
     if not reason:
-        raise InputError(f"A refund needs a reason: one of {', '.join(REASONS)}.")
-    if reason not in REASONS:
-        raise InputError(f"{reason!r} is not a refund reason; use one of {', '.join(REASONS)}.")
+        raise InputError("A refund needs a reason.")
     note = (note or "").strip() or None
     if note is not None and len(note) > MAX_NOTE_LENGTH:
         raise InputError(f"The note is longer than {MAX_NOTE_LENGTH} characters.")
@@ -303,8 +301,8 @@ def request_refund(
 
     ``amount`` is in minor units; None means the whole remaining amount (``kind`` full or
     unset) or the pro-rata amount (``kind="pro_rata"``). ``kind`` None is inferred (the whole
-    payment = full, less = partial). ``reason`` is one of REASONS (pro_rata by default for a
-    pro-rata refund). With ``idempotency_key`` the same request returns the refund it created
+    payment = full, less = partial). ``reason`` is one of the policy's ``refund_reasons`` (pro_rata by default
+    for a pro-rata refund); ``other`` needs a note. With ``idempotency_key`` the same request returns the refund it created
     the first time and a different one is refused. Below the policy's approval threshold
     the refund is approved at once (decided by ``paydesk-policy``) and the audit event says so.
     """
@@ -347,6 +345,9 @@ def _request(
         replayed = _replay(session, payment.merchant_id, key, request_hash, now)
         if replayed is not None:
             return replayed
+    refused = reason_refusal(reason, note, policy.get(session, "refund_reasons"))
+    if refused:
+        raise InputError(refused)
     resolved, resolved_kind, quote = _resolve(session, payment, amount, kind, now)
     needs_approval, approval_note = _approval(session, payment, resolved)
     refund_id = ids.new_id("refund")

@@ -35,20 +35,15 @@ from core.money import format_money
 from core.refunds import service as rf
 from core.refunds.records import RefundView, RequestPreview
 from core.refunds.request_form import PaymentInfo, payment_info, preview
-from core.refunds.states import REASONS
+from core.refunds.states import DEFAULT_REASONS, OTHER, OTHER_NEEDS_NOTE
 from desktop.refunds.model import STATUS_NAMES
 from desktop.shell import theme
 from desktop.shell.named import named
 from desktop.shell.views import AppServices
 
 PREVIEW_DEBOUNCE_MS = 200
-REASON_TEXT = {
-    "requested_by_customer": "Requested by the customer",
-    "duplicate": "Duplicate payment",
-    "fraudulent": "Fraudulent payment",
-    "pro_rata": "Pro-rata (subscription cancelled)",
-    "other": "Other (say why in the note)",
-}
+NOTE_OPTIONAL = "Note (optional)"
+NOTE_REQUIRED = "Note (required)"
 
 
 def form_style() -> str:
@@ -222,21 +217,28 @@ class RefundDialog(QDialog):
 
         lay.addWidget(self._caption("Reason"))
         self.reason = QComboBox(self)
-        for key in REASONS:
-            self.reason.addItem(REASON_TEXT.get(key, key), key)
+        # The policy's reasons replace these once the form data is loaded.
+        self._set_reasons(DEFAULT_REASONS)
         self.reason.setAccessibleName("Reason")
         self.reason.setAccessibleDescription("Why the payment is refunded")
-        self.reason.currentIndexChanged.connect(lambda _i: self._changed(preview=False))
+        self.reason.currentIndexChanged.connect(lambda _i: self._reason_changed())
         lay.addWidget(self.reason)
         lay.addSpacing(4)
-        lay.addWidget(self._caption("Note (optional)"))
+        self.note_caption = self._caption(NOTE_OPTIONAL)
+        lay.addWidget(self.note_caption)
         self.note = QPlainTextEdit(self)
         self.note.setTabChangesFocus(True)
         self.note.setPlaceholderText("Anything the approver should know")
         self.note.setFixedHeight(64)
         self.note.setAccessibleName("Note")
         self.note.setAccessibleDescription("Anything the approver should know (optional)")
+        self.note.textChanged.connect(self._note_changed)
         lay.addWidget(self.note)
+        # Why Request is off while "other" has no note: said where the person is typing.
+        self.note_hint = named(QLabel(OTHER_NEEDS_NOTE), "Muted")
+        self.note_hint.setWordWrap(True)
+        self.note_hint.hide()
+        lay.addWidget(self.note_hint)
 
         self.error = error_line(self)
         lay.addWidget(self.error)
@@ -252,6 +254,36 @@ class RefundDialog(QDialog):
         buttons.rejected.connect(self.reject)
         lay.addSpacing(6)
         lay.addWidget(buttons)
+
+    def _set_reasons(self, reasons: dict[str, str]) -> None:
+        """List ``reasons`` (code → label), keeping the chosen one when it is still listed."""
+        chosen = self.reason.currentData()
+        self.reason.blockSignals(True)
+        self.reason.clear()
+        for code, label in reasons.items():
+            self.reason.addItem(label, code)
+        at = self.reason.findData(chosen)
+        self.reason.setCurrentIndex(max(at, 0))
+        self.reason.blockSignals(False)
+
+    def needs_note(self) -> bool:
+        """Whether the chosen reason needs a note that is not typed yet."""
+        return self.reason.currentData() == OTHER and not self.note.toPlainText().strip()
+
+    def _reason_changed(self) -> None:
+        other = self.reason.currentData() == OTHER
+        self.note_caption.setText(NOTE_REQUIRED if other else NOTE_OPTIONAL)
+        why = "Why the payment is refunded (required)"
+        self.note.setPlaceholderText(why if other else "Anything the approver should know")
+        self.note.setAccessibleDescription(
+            why if other else "Anything the approver should know (optional)"
+        )
+        self._changed(preview=False)
+        self._note_changed()
+
+    def _note_changed(self) -> None:
+        self.note_hint.setVisible(self.needs_note())
+        self._update_submit()
 
     @staticmethod
     def _caption(text: str) -> QLabel:
@@ -284,6 +316,8 @@ class RefundDialog(QDialog):
         self.figures["Already refunded"].setText(format_money(info.refunded, cur))
         self.figures["Still refundable"].setText(format_money(info.refundable, cur))
         self.currency_label.setText(cur)
+        self._set_reasons(info.reasons)
+        self._reason_changed()
         exp = money.exponent(cur)
         self.amount.setPlaceholderText("0" if exp == 0 else "0." + "0" * exp)
         self.full_radio.setText(
@@ -350,8 +384,11 @@ class RefundDialog(QDialog):
             show = kind == "pro_rata" or (q.subscription_id is not None and not q.offered)
             self.pro_rata_note.setVisible(show)
             self.pro_rata_note.setText(q.explain() if q.offered else (q.why_not or ""))
-            if kind == "pro_rata" and self.reason.currentData() == "requested_by_customer":
-                self.reason.setCurrentIndex(self.reason.findData("pro_rata"))
+            # Offered as the reason of a pro-rata refund while the policy lists it.
+            pro_rata = self.reason.findData("pro_rata")
+            by_customer = self.reason.currentData() == "requested_by_customer"
+            if kind == "pro_rata" and pro_rata >= 0 and by_customer:
+                self.reason.setCurrentIndex(pro_rata)
         else:
             self.pro_rata_note.hide()
         if kind == "partial":
@@ -419,6 +456,7 @@ class RefundDialog(QDialog):
             and self._preview_ok is not False
             and self._in_flight == 0
             and self.refund is None
+            and not self.needs_note()
         )
         self.submit_button.setEnabled(ready)
 

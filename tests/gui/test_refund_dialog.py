@@ -12,6 +12,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
+from core.access import policy
 from core.context import Context
 from core.refunds import queries as rq
 from core.refunds import service as rf
@@ -330,3 +331,60 @@ def test_cancel_closes_without_a_refund(qtbot, ctx, services):
     with qtbot.waitSignal(dialog.rejected, timeout=5000):
         qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     assert refunds_of(ctx, pid) == 0
+
+
+# -- reasons -----------------------------------------------------------------------------------
+
+
+def reason_labels(dialog: RefundDialog) -> list[str]:
+    return [dialog.reason.itemText(i) for i in range(dialog.reason.count())]
+
+
+def test_other_needs_a_note_before_request_is_enabled(qtbot, ctx, services, me):
+    pid = add_payment(ctx, amount=100_000)
+    dialog = open_dialog(qtbot, services, pid)
+    typed(qtbot, dialog, "25")
+    assert dialog.note_caption.text() == "Note (optional)" and dialog.submit_button.isEnabled()
+    dialog.reason.setFocus()
+    qtbot.keyClick(dialog.reason, Qt.Key.Key_End)  # the last reason: Other
+    assert dialog.reason.currentText() == "Other (say why in the note)"
+    assert dialog.note_caption.text() == "Note (required)"
+    assert dialog.note_hint.isVisible()
+    assert dialog.note_hint.text() == "A refund for another reason needs a note saying why."
+    assert not dialog.submit_button.isEnabled()
+    qtbot.keyClicks(dialog.note, "   ")  # blanks are no note
+    assert not dialog.submit_button.isEnabled() and dialog.note_hint.isVisible()
+    qtbot.keyClicks(dialog.note, "Goodwill after a late delivery")
+    assert dialog.submit_button.isEnabled() and not dialog.note_hint.isVisible()
+    with qtbot.waitSignal(dialog.submitted, timeout=5000) as signal:
+        qtbot.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+    refund = signal.args[0]
+    assert (refund.reason, refund.note) == ("other", "Goodwill after a late delivery")
+    assert refunds_of(ctx, pid) == 1
+
+
+def test_choosing_another_reason_again_makes_the_note_optional(qtbot, ctx, services):
+    pid = add_payment(ctx, amount=100_000)
+    dialog = open_dialog(qtbot, services, pid)
+    typed(qtbot, dialog, "25")
+    dialog.reason.setFocus()
+    qtbot.keyClick(dialog.reason, Qt.Key.Key_End)
+    assert not dialog.submit_button.isEnabled()
+    qtbot.keyClick(dialog.reason, Qt.Key.Key_Home)  # Requested by the customer
+    assert dialog.reason.currentData() == "requested_by_customer"
+    assert dialog.note_caption.text() == "Note (optional)" and not dialog.note_hint.isVisible()
+    assert dialog.submit_button.isEnabled()
+
+
+def test_the_reasons_are_the_policys(qtbot, ctx, services):
+    policy.set_value(
+        ctx, "root", "refund_reasons", "goodwill:Goodwill gesture,duplicate:Charged twice,other"
+    )
+    pid = add_payment(ctx, amount=100_000)
+    dialog = open_dialog(qtbot, services, pid)
+    assert reason_labels(dialog) == ["Goodwill gesture", "Charged twice", "Other"]
+    typed(qtbot, dialog, "10")
+    assert dialog.submit_button.isEnabled()
+    with qtbot.waitSignal(dialog.submitted, timeout=5000) as signal:
+        qtbot.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+    assert signal.args[0].reason == "goodwill"
