@@ -14,7 +14,9 @@ from desktop.payments.model import COLUMN as PAYMENTS
 from desktop.refunds.model import COLUMN as REFUNDS
 from desktop.shell import window_state
 from desktop.shell.main_window import MainWindow
+from desktop.webhooks.model import COLUMN as WEBHOOKS
 from tests.gui.test_shell_keyboard import close_window, demo_like_database, opened_window
+from tests.gui.test_webhooks_layout import _with_deliveries
 
 pytestmark = pytest.mark.gui
 
@@ -162,3 +164,19 @@ def test_a_corrupt_layout_entry_is_ignored(qtbot, url, entry):
         assert view.splitter.sizes()[1] == pane
     finally:
         close_window(again)
+
+
+def test_the_webhooks_fit_keeps_a_dragged_width(qtbot, url):
+    window = opened_window(qtbot, _with_deliveries(url))
+    try:
+        view = shown_view(qtbot, window, "webhooks")
+        header = view.table.horizontalHeader()
+        event = WEBHOOKS["event"]
+        usual = header.sectionSize(event)
+        header.resizeSection(event, usual + 40)
+        width = view.table.viewport().width()
+        window.resize(1240, 800)  # the fit runs again on the new width
+        qtbot.waitUntil(lambda: view.table.viewport().width() < width)
+        assert header.sectionSize(event) == usual + 40
+    finally:
+        close_window(window)
