@@ -100,7 +100,8 @@ class LayoutMemory(QObject):
             self._apply()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and self._pending:
+        # Shown: a table on a page behind the loading page was sized while hidden.
+        if event.type() in (QEvent.Type.Resize, QEvent.Type.Show) and self._pending:
             self._apply()
         return False
 
