@@ -58,7 +58,8 @@ TEXT_INSET = 11
 _MEMO_LIMIT = 20_000
 # Those memos, per font (its key), shared by every table: a view opened again, or another
 # table in the same font, measures only texts not seen before.
-_MEASURES: dict[str, tuple[dict[str, float], dict[tuple[str, int], tuple[str, float]]]] = {}
+_Elided = dict[tuple[str, int, Qt.TextElideMode], tuple[str, float]]
+_MEASURES: dict[str, tuple[dict[str, float], _Elided]] = {}
 # Badges are drawn once for every table.
 _BADGES = BadgeCache()
 
@@ -96,6 +97,9 @@ class ColumnLook:
     alignment: Qt.AlignmentFlag  # left or right (in the reading direction)
     font: QFont | None = None
     badge: bool = False
+    # Ids keep both ends when too long (their start says what they are, their end tells them
+    # apart); other text is cut on the right.
+    elide_middle: bool = False
 
 
 class RowPaintedTable(QTableView):
@@ -109,6 +113,7 @@ class RowPaintedTable(QTableView):
         super().__init__(parent)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self._looks = list(looks)
+        self._middle = {col for col, look in enumerate(self._looks) if look.elide_middle}
         self._badges = _BADGES
         self._right_aligned = [bool(look.alignment & Qt.AlignmentFlag.AlignRight) for look in looks]
         # Each column's font and its measures (see ``_MEASURES``), made at the first paint.
@@ -304,7 +309,7 @@ class RowPaintedTable(QTableView):
                 room = width - 2 * TEXT_INSET
                 if room <= 0:
                     continue
-                # The text and its advance as drawn: elided on the right when too long.
+                # The text and its advance as drawn: elided when too long.
                 memo = cf.advances
                 advance = memo.get(text)
                 if advance is None:
@@ -313,12 +318,17 @@ class RowPaintedTable(QTableView):
                     advance = memo[text] = cf.metrics.horizontalAdvance(text)
                 if advance > room:
                     elided = cf.elided
-                    key = (text, room)
+                    mode = (
+                        Qt.TextElideMode.ElideMiddle
+                        if col in self._middle
+                        else Qt.TextElideMode.ElideRight
+                    )
+                    key = (text, room, mode)
                     short = elided.get(key)
                     if short is None:
                         if len(elided) > _MEMO_LIMIT:
                             elided.clear()
-                        cut = cf.metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)
+                        cut = cf.metrics.elidedText(text, mode, room)
                         short = elided[key] = (cut, cf.metrics.horizontalAdvance(cut))
                     text, advance = short
                 if cf is not current_font:

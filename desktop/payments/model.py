@@ -47,6 +47,7 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 _CENTER = int(Qt.AlignmentFlag.AlignCenter)
 _AMOUNT_COLUMNS = (COLUMN["amount"], COLUMN["refunded"])
+_ID_COLUMNS = (COLUMN["id"], COLUMN["order"])  # searched by: both ends stay when elided
 _ALIGNMENTS = tuple(_RIGHT if c in _AMOUNT_COLUMNS else _LEFT for c in range(len(COLUMNS)))
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
@@ -306,6 +307,7 @@ class PaymentsModel(QAbstractTableModel):
                 Qt.AlignmentFlag.AlignRight if c in _AMOUNT_COLUMNS else Qt.AlignmentFlag.AlignLeft,
                 self.amount_font if c in _AMOUNT_COLUMNS else None,
                 badge=c == COLUMN["status"],
+                elide_middle=c in _ID_COLUMNS,
             )
             for c in range(len(COLUMNS))
         ]
@@ -380,6 +382,10 @@ class PaymentsModel(QAbstractTableModel):
                 return row.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
             if index.column() == COLUMN["merchant"]:
                 return row.merchant_id
+            if index.column() == COLUMN["id"]:
+                return row.id  # whole, where the cell is elided
+            if index.column() == COLUMN["order"]:
+                return row.order_id
         return None
 
     def _format(self, row: PaymentRow) -> tuple[str, ...]:

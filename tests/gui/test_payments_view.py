@@ -630,3 +630,33 @@ def test_the_refunded_column_names_requested_money_apart_from_what_was_refunded(
     assert format_row(base._replace(pending_refund_amount=1_500), {})[column] == "₹15.00 requested"
     both = base._replace(refunded_amount=2_000, pending_refund_amount=1_500)
     assert format_row(both, {})[column] == "₹20.00 · ₹15.00 requested"
+
+
+def test_ids_too_long_for_their_column_keep_both_ends_and_are_whole_on_hover(
+    qtbot, view_services, seeded_payments
+):
+    view = open_view(qtbot, view_services)
+    payment_id = shown_ids(view)[0]
+    row = view.model.row_of(payment_id)
+    assert row is not None
+    order = view.model.index(row, COLUMN["order"])
+    whole = view.model._rows[row].order_id
+    assert order.data(Qt.ItemDataRole.ToolTipRole) == whole
+    assert view.model.index(row, COLUMN["id"]).data(Qt.ItemDataRole.ToolTipRole) == payment_id
+    # Narrowed as a person would drag the header: the painted text keeps the id's start and end.
+    view.table.horizontalHeader().resizeSection(COLUMN["order"], 90)
+    looks = view.model.column_looks()
+    assert looks[COLUMN["order"]].elide_middle and looks[COLUMN["id"]].elide_middle
+    assert not looks[COLUMN["merchant"]].elide_middle
+    view.table.viewport().repaint()
+    # What the painter drew for that cell (its memo of elided texts, per font).
+    from desktop.lists import row_painter
+
+    drawn = [
+        cut
+        for _advances, elided in row_painter._MEASURES.values()
+        for (text, _room, mode), (cut, _w) in elided.items()
+        if text == whole and mode == Qt.TextElideMode.ElideMiddle
+    ]
+    assert drawn, "the order id was not drawn elided in the middle"
+    assert all(c.startswith(whole[:3]) and c.endswith(whole[-2:]) and "…" in c for c in drawn)

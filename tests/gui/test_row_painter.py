@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QTableView
+from PySide6.QtWidgets import QApplication, QStyledItemDelegate, QTableView
 
 from core.payments.queries import PAGE_SIZE, PaymentRow
 from desktop.lists.status_badge import StatusBadgeDelegate
@@ -46,6 +46,12 @@ def open_view(qtbot, services: AppServices, width: int = 1280) -> PaymentsView:
     return view
 
 
+class _MiddleElided(QStyledItemDelegate):
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+
+
 def reference_for(qtbot, view: PaymentsView) -> QTableView:
     """A plain QTableView over the same model, set up as the Payments table is, painting
     through Qt's item delegates."""
@@ -64,6 +70,8 @@ def reference_for(qtbot, view: PaymentsView) -> QTableView:
     ref.verticalHeader().setHidden(table.verticalHeader().isHidden())
     ref.verticalHeader().setDefaultSectionSize(table.verticalHeader().defaultSectionSize())
     ref.setItemDelegateForColumn(COLUMN["status"], StatusBadgeDelegate(STATUS_ROLE, ref))
+    for col in (COLUMN["id"], COLUMN["order"]):  # ids keep both ends when elided
+        ref.setItemDelegateForColumn(col, _MiddleElided(ref))
     ref.resize(table.size())
     ref.show()
     qtbot.waitExposed(ref)
