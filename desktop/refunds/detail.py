@@ -34,7 +34,7 @@ from desktop.lists.detail_pane import DetailPane
 from desktop.lists.filter_row import FilterRow
 from desktop.payments.model import METHOD_NAMES
 from desktop.payments.model import STATUS_NAMES as PAYMENT_STATUS_NAMES
-from desktop.refunds.model import KIND_NAMES, REASON_NAMES, STATUS_NAMES
+from desktop.refunds.model import KIND_NAMES, STATUS_NAMES, reason_name
 from desktop.refunds.review import GatewaySection
 from desktop.shell import theme
 from desktop.shell.named import named
@@ -89,7 +89,7 @@ def refund_fields(r: RefundView) -> list[tuple[str, str]]:
     fields = [
         ("Refund", r.id),
         ("Kind", KIND_NAMES.get(r.kind, r.kind)),
-        ("Reason", REASON_NAMES.get(r.reason, r.reason)),
+        ("Reason", reason_name(r.reason)),
         ("Note", r.note or "—"),
         ("Requested by", r.requested_by),
         ("Requested", _when(r.created_at)),

@@ -46,6 +46,12 @@ REASON_NAMES = {
 _ID_COLUMNS = (COLUMN["id"], COLUMN["payment"])
 
 
+def reason_name(code: str) -> str:
+    """The short name of a refund reason: the default reasons' own, and for a code an admin
+    added to the policy's list its words ("late_delivery" → "Late delivery")."""
+    return REASON_NAMES.get(code) or code.replace("_", " ").capitalize()
+
+
 def age_text(age: timedelta) -> str:
     """``just now`` / ``12 min`` / ``5 h`` / ``3 d 4 h``: what a queue needs at a glance."""
     seconds = max(0, int(age.total_seconds()))
@@ -112,7 +118,7 @@ class RefundsModel(MerchantClockModel[RefundView]):
         if col == COLUMN["kind"]:
             return KIND_NAMES.get(row.kind, row.kind)
         if col == COLUMN["reason"]:
-            return REASON_NAMES.get(row.reason, row.reason)
+            return reason_name(row.reason)
         if col == COLUMN["requested_by"]:
             return row.requested_by
         if col == COLUMN["age"]:

@@ -327,3 +327,19 @@ def test_awaiting_approval_is_the_one_wording_of_the_status(qtbot, ctx, services
     view.refresh()
     qtbot.waitUntil(lambda: view.pages.currentWidget() is view.empty_page)
     assert view.empty_title.text() == "Nothing is awaiting approval"
+
+
+def test_a_reason_an_admin_added_reads_as_words_in_the_table_and_the_pane(qtbot, ctx, services):
+    from core.access import policy
+
+    policy.set_value(
+        ctx, "root", "refund_reasons", "late_delivery:Late delivery,duplicate,other:Other"
+    )
+    pid = add_payment(ctx, amount=100_000)
+    made = request(ctx, pid, actor="carol", amount=10_000, reason="late_delivery")
+    view = open_view(qtbot, services)
+    row = view.model.row_of(made.id)
+    assert row is not None
+    assert view.model.index(row, COLUMN["reason"]).data() == "Late delivery"
+    select(qtbot, view, made.id)
+    qtbot.waitUntil(lambda: view.detail.value("Reason") == "Late delivery", timeout=5000)
