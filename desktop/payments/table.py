@@ -104,11 +104,22 @@ class PaymentsTable(RowPaintedTable):
             give = max(0, min(over, widths[col] - self._least[col]))
             widths[col] -= give
             over -= give
-        if over < 0:
+        # Still too wide at their least: they go altogether, in the same order, rather than
+        # the table scrolling sideways (the detail pane has every field).
+        hidden = set()
+        for key in _GIVES_WAY:
+            if over <= 0:
+                break
+            col = COLUMN[key]
+            hidden.add(col)
+            over -= widths[col]
+        if over < 0 and customer not in hidden:
             widths[customer] -= over  # what is left over goes to the customer
         with layout_memory.fitting(self):
             for col, width in widths.items():
-                if hh.sectionSize(col) != width:
+                if hh.isSectionHidden(col) != (col in hidden):
+                    hh.setSectionHidden(col, col in hidden)
+                if col not in hidden and hh.sectionSize(col) != width:
                     hh.resizeSection(col, width)
 
     @Slot(int, int, int)
