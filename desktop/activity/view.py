@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from core.access import activity
@@ -46,6 +46,10 @@ _COLUMN_SAMPLES = {
     "about": "refund rfnd_00000000000000",
     "client": "host-0123abcd",
 }
+
+# When the window is narrow these go first, in this order; the details keep at least this.
+_DROP_ORDER = ("client", "actor")
+_DETAILS_LEAST = 80
 
 # (label, how far back) for the quick time choices.
 PERIODS: tuple[tuple[str, timedelta | None], ...] = (
@@ -195,6 +199,27 @@ class ActivityView(ListPage[ActivityRow, ActivityFilter, None]):
         self.table.setAccessibleDescription("The audit log, newest event first")
         self.show_all_button.setAccessibleName("Clear the filters")
         list_page.fit_columns(self.table, self.model, _COLUMN_SAMPLES, COLUMN, mono=("about",))
+        self._natural = {COLUMN[k]: self.table.columnWidth(COLUMN[k]) for k in _COLUMN_SAMPLES}
+        self.table.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self._fit_to_width(self.table.viewport().width())
+        return super().eventFilter(watched, event)
+
+    def _fit_to_width(self, room: int) -> None:
+        """Hide the columns one can do without (client, then actor) rather than scroll
+        sideways when the window is narrow; the detail pane has them."""
+        # The stretched last column does not shrink below the header's default section size.
+        least = max(_DETAILS_LEAST, self.table.horizontalHeader().defaultSectionSize())
+        needed = sum(self._natural.values()) + least
+        for key in _DROP_ORDER:
+            col = COLUMN[key]
+            hide = needed > room
+            if self.table.isColumnHidden(col) != hide:
+                self.table.setColumnHidden(col, hide)
+            if hide:
+                needed -= self._natural[col]
 
     # -- queries -----------------------------------------------------------------------------
     def current_filter(self) -> ActivityFilter:

@@ -212,3 +212,21 @@ def test_new_events_appear_at_the_top_without_a_refresh(qtbot, services, staffed
     assert shown(view, "about")[:2] == [f"refund {fresh.id}"] * 2
     selected = view.table.selectionModel().selectedRows()
     assert [view.model.row_at(i.row()) for i in selected] == [kept]
+
+
+def test_a_narrow_window_hides_client_then_actor_instead_of_scrolling_sideways(qtbot, services):
+    from desktop.activity.view import COLUMN
+
+    view = open_view(qtbot, services)
+    view.resize(1400, 700)
+    qtbot.waitUntil(lambda: not view.table.isColumnHidden(COLUMN["client"]), timeout=2000)
+    assert not view.table.isColumnHidden(COLUMN["actor"])
+    # The view beside the navigation in a 1024 px window, then with the detail pane beside it.
+    for width in (840, 700, 640):
+        view.resize(width, 700)
+        qtbot.wait(20)
+        assert view.table.horizontalScrollBar().maximum() == 0, width
+    assert view.table.isColumnHidden(COLUMN["client"])
+    view.resize(1400, 700)
+    qtbot.waitUntil(lambda: not view.table.isColumnHidden(COLUMN["client"]), timeout=2000)
+    assert view.table.horizontalScrollBar().maximum() == 0
