@@ -14,7 +14,6 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
 from core import errors
 from core.gateway.status import QUEUE_KEYS, REACHABLE, UNREACHABLE, GatewayStatus
 from core.gateway.status import gateway_statuses as read_statuses
-from desktop.jobs.snapshot_model import RIGHT, Index, SnapshotModel, snapshot_table
+from desktop.jobs.snapshot_model import RIGHT, Index, SnapshotModel, section_title, snapshot_table
 from desktop.jobs.times import relative
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
@@ -119,13 +118,7 @@ class GatewaysSection(QWidget):
         head = QHBoxLayout()
         head.setContentsMargins(16, 8, 16, 6)
         head.setSpacing(12)
-        title = named(QLabel("GATEWAYS"), "SectionTitle")
-        font = title.font()
-        font.setBold(True)
-        font.setPointSizeF(8)
-        font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 1)
-        title.setFont(font)
-        head.addWidget(title)
+        head.addWidget(section_title("GATEWAYS"))
         self.summary = named(QLabel("Reading the gateway connections…"), "Muted")
         self.summary.setWordWrap(True)
         head.addWidget(self.summary, 1)

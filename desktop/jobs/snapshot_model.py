@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QWidget
 
 from desktop.lists.table_look import set_list_look
+from desktop.shell.named import named
 
 Index = QModelIndex | QPersistentModelIndex
 Row = TypeVar("Row")
@@ -82,3 +84,15 @@ def snapshot_table(
         if width:
             table.setColumnWidth(col, width)
     return table
+
+
+def section_title(text: str) -> QLabel:
+    """A section's title over its table, as the detail panes' section titles read (their
+    style sheet rule is the pane's, so the font is set here)."""
+    title = named(QLabel(text), "SectionTitle")
+    font = title.font()
+    font.setBold(True)
+    font.setPointSizeF(8)
+    font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 1)
+    title.setFont(font)
+    return title

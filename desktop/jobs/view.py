@@ -25,7 +25,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QFont, QShowEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from core import errors
 from core.jobs.copies import CopyRow, copies_online
 from desktop.jobs.gateways import GatewaysSection
-from desktop.jobs.snapshot_model import RIGHT, SnapshotModel, snapshot_table
+from desktop.jobs.snapshot_model import RIGHT, SnapshotModel, section_title, snapshot_table
 from desktop.jobs.times import duration, every, relative
 from desktop.lists.status_badge import StatusBadgeDelegate
 from desktop.shell import theme
@@ -250,14 +250,7 @@ class JobsView(QWidget):
         copies_head = QHBoxLayout()
         copies_head.setContentsMargins(16, 8, 16, 6)
         copies_head.setSpacing(12)
-        copies_title = named(QLabel("COPIES ONLINE"), "SectionTitle")
-        # As the detail panes' section titles read (their style sheet rule is the pane's).
-        title_font = copies_title.font()
-        title_font.setBold(True)
-        title_font.setPointSizeF(8)
-        title_font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, 1)
-        copies_title.setFont(title_font)
-        copies_head.addWidget(copies_title)
+        copies_head.addWidget(section_title("COPIES ONLINE"))
         self.copies_summary = named(QLabel(""), "Muted")
         copies_head.addWidget(self.copies_summary)
         copies_head.addStretch(1)
