@@ -183,3 +183,9 @@ def modules_loaded_by(code: str, prefixes: tuple[str, ...]) -> list[str]:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     last = out.stdout.rstrip("\n").rpartition("\nloaded:")[2]
     return [m for m in last.split(",") if m]
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: two workers per core. Most tests wait on Postgres (a database copied from
+    the template per test, commits), so a core runs a second worker in those waits."""
+    return min(8, 2 * (os.cpu_count() or 1))
