@@ -12,7 +12,7 @@ import argparse
 import json
 
 from core.access import policy, roles
-from core.cli.common import open_context, print_json, print_table, say
+from core.cli.common import opened, print_json, print_table, say
 from core.payments.queries import iso
 
 
@@ -63,12 +63,9 @@ def _change_as_json(c: roles.RoleChange) -> dict[str, object]:
 
 
 def _change(args: argparse.Namespace, grant: bool) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         act = roles.grant_role if grant else roles.revoke_role
         change = act(ctx, ctx.default_actor(), args.user, args.role)
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json(_change_as_json(change))
     else:
@@ -85,11 +82,8 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         member = roles.set_staff_role(ctx, ctx.default_actor(), args.user, args.role)
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json(_as_json(member))
     else:
@@ -98,16 +92,12 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
-        with ctx.db.read() as session:
-            if roles.shared(session):
-                members = roles.list_members(session)
-                staff = None
-            else:
-                staff = roles.list_staff(session)
-    finally:
-        ctx.db.dispose()
+    with opened(args) as ctx, ctx.db.read() as session:
+        if roles.shared(session):
+            members = roles.list_members(session)
+            staff = None
+        else:
+            staff = roles.list_staff(session)
     if staff is not None:
         if args.json:
             print_json([_as_json(m) for m in staff])
@@ -145,12 +135,8 @@ def register_policy(sub: argparse._SubParsersAction) -> None:
 
 
 def run_policy_show(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
-        with ctx.db.read() as session:
-            values = policy.get_all(session)
-    finally:
-        ctx.db.dispose()
+    with opened(args) as ctx, ctx.db.read() as session:
+        values = policy.get_all(session)
     if args.json:
         print_json(values)
     else:
@@ -162,10 +148,7 @@ def run_policy_show(args: argparse.Namespace) -> int:
 
 
 def run_policy_set(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         value = policy.set_value(ctx, ctx.default_actor(), args.key, args.value)
-    finally:
-        ctx.db.dispose()
     say(f"{args.key} = {json.dumps(value)}")
     return 0

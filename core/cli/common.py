@@ -9,6 +9,8 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +70,16 @@ def open_context(args: argparse.Namespace, *, migrate: bool = True, pool_size: i
 
         ensure_first_admin(ctx, ctx.default_actor())
     return ctx
+
+
+@contextmanager
+def opened(args: argparse.Namespace, **kwargs: Any) -> Iterator[Context]:
+    """``open_context`` for the length of a ``with`` block; the pool is closed after it."""
+    ctx = open_context(args, **kwargs)
+    try:
+        yield ctx
+    finally:
+        ctx.db.dispose()
 
 
 def print_json(data: Any) -> None:

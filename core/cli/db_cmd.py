@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from core.cli.common import database_url, open_context, print_json, print_table, say
+from core.cli.common import database_url, opened, print_json, print_table, say
 from core.errors import Refused
 from core.money import format_money
 from core.overview import rollups
@@ -151,32 +151,22 @@ def register_rollups(sub: argparse._SubParsersAction) -> None:
 
 
 def run_rollups_rebuild(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         result = rollups.rebuild(ctx.db)
-    finally:
-        ctx.db.dispose()
     say(result.sentence())
     return 0
 
 
 def run_rollups_compact(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         removed = rollups.compact(ctx.db)
-    finally:
-        ctx.db.dispose()
     say(f"Folded the dashboard rollups: {removed:,} rows fewer.")
     return 0
 
 
 def run_rollups_check(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
-        with ctx.db.read() as session:
-            drift = rollups.drift(session)
-    finally:
-        ctx.db.dispose()
+    with opened(args) as ctx, ctx.db.read() as session:
+        drift = rollups.drift(session)
     if args.json:
         print_json({"drift": drift, "exact": not any(drift.values())})
     elif any(drift.values()):

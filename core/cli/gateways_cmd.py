@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.common import open_context, print_json, print_table, say
+from core.cli.common import opened, print_json, print_table, say
 from core.errors import InputError
 
 
@@ -69,13 +69,10 @@ def run_add(args: argparse.Namespace) -> int:
     api_base(args.url)  # a bad URL is refused before anything is asked or opened
     connections.check_name(args.name)
     secret = _read_secret(args.api_secret_stdin)
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         conn, kept = connections.add_connection(
             ctx, ctx.default_actor(), args.name, args.url, args.api_key, secret
         )
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json(conn.as_json())
         return 0
@@ -101,11 +98,8 @@ def _when(value: Any) -> str:
 def run_list(args: argparse.Namespace) -> int:
     from core.gateway import connections
 
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         rows = connections.list_connections(ctx, ctx.default_actor(), include_removed=args.all)
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json([c.as_json() for c in rows])
         return 0
@@ -131,11 +125,8 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     from core.gateway import connections
 
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         c = connections.show_connection(ctx, ctx.default_actor(), args.name)
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json(c.as_json())
         return 0
@@ -165,11 +156,8 @@ def run_show(args: argparse.Namespace) -> int:
 def run_sync(args: argparse.Namespace) -> int:
     from core.gateway import sync
 
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         results = sync.sync_now(ctx, ctx.default_actor(), args.name)
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json([r.as_json() for r in results])
     else:
@@ -183,11 +171,8 @@ def run_sync(args: argparse.Namespace) -> int:
 def run_remove(args: argparse.Namespace) -> int:
     from core.gateway import connections
 
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         c = connections.remove_connection(ctx, ctx.default_actor(), args.name)
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json(c.as_json())
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import open_context, print_json, print_table, say, utc_text
+from core.cli.common import opened, print_json, print_table, say, utc_text
 from core.webhooks import as_json
 from core.webhooks import deliveries as webhooks
 
@@ -49,12 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
-        with ctx.db.read() as session:
-            eps = webhooks.endpoints(session)
-    finally:
-        ctx.db.dispose()
+    with opened(args) as ctx, ctx.db.read() as session:
+        eps = webhooks.endpoints(session)
     if args.json:
         print_json([as_json.endpoint_as_json(e) for e in eps])
         return 0
@@ -76,16 +72,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         secret = None
         if args.reveal_secret:
             secret = webhooks.reveal_secret(ctx, ctx.default_actor(), args.id)
         with ctx.db.read() as session:
             e = webhooks.endpoint(session, args.id)
             health = webhooks.endpoint_health(session, e.merchant_id, ctx.clock.now())
-    finally:
-        ctx.db.dispose()
     if args.json:
         data = as_json.endpoint_as_json(e)
         data["attempts_24h"] = health.attempts
@@ -121,11 +114,8 @@ def _print_endpoint(args: argparse.Namespace, e: webhooks.Endpoint, sentence: st
 
 def run_set(args: argparse.Namespace) -> int:
     url = webhooks.validate_url(args.url)  # before opening anything
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         e = webhooks.set_endpoint(ctx, ctx.default_actor(), args.id, url, args.rotate_secret)
-    finally:
-        ctx.db.dispose()
     note = (
         " New signing secret; the previous one keeps signing alongside it for 24 h."
         if args.rotate_secret
@@ -136,20 +126,14 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_enable(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         e = webhooks.enable_endpoint(ctx, ctx.default_actor(), args.id)
-    finally:
-        ctx.db.dispose()
     _print_endpoint(args, e, f"The endpoint of {e.name} is enabled; waiting deliveries go out now.")
     return 0
 
 
 def run_disable(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         e = webhooks.disable_endpoint(ctx, ctx.default_actor(), args.id, args.reason)
-    finally:
-        ctx.db.dispose()
     _print_endpoint(args, e, f"The endpoint of {e.name} is disabled; its deliveries wait.")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import UTC_LABEL, open_context, positive_int, print_json, print_table, utc_text
+from core.cli.common import UTC_LABEL, opened, positive_int, print_json, print_table, utc_text
 from core.money import format_money
 from core.payments import queries as payments
 
@@ -42,14 +42,11 @@ def filter_from(args: argparse.Namespace) -> payments.PaymentFilter:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         f = filter_from(args)
         with ctx.db.read() as session:
             rows = payments.page(session, f, limit=args.limit)
             names = payments.merchant_names(session)
-    finally:
-        ctx.db.dispose()
     if args.json:
         print_json([payments.row_as_json(r) for r in rows])
         return 0

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import open_context, positive_int, print_json, print_table, say
+from core.cli.common import opened, positive_int, print_json, print_table, say
 from core.context import Context
 from core.money import format_money
 from core.recon import importer, matching
@@ -102,11 +102,8 @@ def _line_number(text: str) -> int:
 
 
 def _with_context(args: argparse.Namespace, work: Any) -> Any:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         return work(ctx, ctx.default_actor())
-    finally:
-        ctx.db.dispose()
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.cli.common import (
     UTC_LABEL,
-    open_context,
+    opened,
     positive_int,
     print_json,
     print_table,
@@ -133,11 +133,8 @@ def _emit(args: argparse.Namespace, r: RefundView) -> None:
 
 
 def _with_context(args: argparse.Namespace, work: Any) -> Any:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         return work(ctx, ctx.default_actor())
-    finally:
-        ctx.db.dispose()
 
 
 def run_request(args: argparse.Namespace) -> int:

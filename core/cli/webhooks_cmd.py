@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from core.cli.common import (
     UTC_LABEL,
-    open_context,
+    opened,
     positive_int,
     print_json,
     print_table,
@@ -96,12 +96,8 @@ def _when(dt: datetime | None) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     f = _filter(args, args.status)
-    ctx = open_context(args)
-    try:
-        with ctx.db.read() as session:
-            rows = webhooks.page(session, f, limit=args.limit)
-    finally:
-        ctx.db.dispose()
+    with opened(args) as ctx, ctx.db.read() as session:
+        rows = webhooks.page(session, f, limit=args.limit)
     if args.json:
         print_json([as_json.row_as_json(r) for r in rows])
         return 0
@@ -137,12 +133,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
-        with ctx.db.read() as session:
-            d = webhooks.detail(session, args.id, ctx.clock.now())
-    finally:
-        ctx.db.dispose()
+    with opened(args) as ctx, ctx.db.read() as session:
+        d = webhooks.detail(session, args.id, ctx.clock.now())
     if args.json:
         print_json(as_json.detail_as_json(d))
         return 0
@@ -185,13 +177,10 @@ def run_retry(args: argparse.Namespace) -> int:
     if args.ids and any((args.merchant, args.event, args.since, args.until)):
         raise InputError("Filters (--merchant, --event, --since, --until) go with --failed.")
     if args.ids:
-        ctx = open_context(args)
-        try:
+        with opened(args) as ctx:
             ids = webhooks.retry(ctx, ctx.default_actor(), args.ids)
             with ctx.db.read() as session:
                 rows = webhooks.rows_by_id(session, ids)
-        finally:
-            ctx.db.dispose()
         if args.json:
             print_json({"retried": ids})
         else:
@@ -204,8 +193,7 @@ def run_retry(args: argparse.Namespace) -> int:
                     say(f"{log_id} is due now; a running Paydesk or `paydesk worker` sends it.")
         return 0
     f = _filter(args, "failed")
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         # What it would retry and what it leaves out (and why), said before it acts.
         with ctx.db.read() as session:
             plan = webhooks.bulk_plan(session, f, ctx.clock.now())
@@ -233,8 +221,6 @@ def run_retry(args: argparse.Namespace) -> int:
         outcome = webhooks.run_bulk_retry(ctx, ctx.default_actor(), f)
         outcome.raise_if_failed()
         retried = outcome.retried
-    finally:
-        ctx.db.dispose()
     if args.json:
         result = {"matching": count, "retried": retried}
         if plan.left_out:
@@ -248,8 +234,7 @@ def run_retry(args: argparse.Namespace) -> int:
 
 
 def run_test(args: argparse.Namespace) -> int:
-    ctx = open_context(args)
-    try:
+    with opened(args) as ctx:
         log_id = webhooks.send_test_event(ctx, ctx.default_actor(), args.merchant)
         outcome = None
         if not args.no_wait:
@@ -260,8 +245,6 @@ def run_test(args: argparse.Namespace) -> int:
                 outcome = dispatcher.deliver([log_id]).get(log_id)
             finally:
                 dispatcher.close()
-    finally:
-        ctx.db.dispose()
     if args.json:
         result: dict[str, object] = {"id": log_id, "sent": outcome is not None}
         if outcome is not None:

@@ -29,7 +29,7 @@ each tile's or bar's ``link`` into the filtered view behind it. Definitions:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
@@ -434,48 +434,25 @@ def load(
         }
         unit = "day"
 
-    payment_volume = Chart(
-        title="Payments",
-        unit=unit,
-        currency=chart_currency,
-        buckets=tuple(b for _, b in buckets),
-        series=tuple(
-            Series(
-                status,
-                tuple(
-                    _point(
-                        pay_chart_rows.get((k, status)),
-                        PaymentFilter(
-                            status=status,
-                            currency=chart_currency,
-                            created_from=b.start,
-                            created_to=b.end,
-                        ),
-                    )
-                    for k, b in buckets
-                ),
-            )
-            for status in PAYMENT_STATUSES
+    payment_volume = _chart(
+        "Payments",
+        unit,
+        chart_currency,
+        buckets,
+        pay_chart_rows,
+        PAYMENT_STATUSES,
+        lambda status, b: PaymentFilter(
+            status=status, currency=chart_currency, created_from=b.start, created_to=b.end
         ),
     )
-    refund_amounts = Chart(
-        title="Refunds",
-        unit=unit,
-        currency=chart_currency,
-        buckets=tuple(b for _, b in buckets),
-        series=tuple(
-            Series(
-                measure,
-                tuple(
-                    _point(
-                        refund_chart_rows.get((k, measure)),
-                        _refund_link(measure, chart_currency, b),
-                    )
-                    for k, b in buckets
-                ),
-            )
-            for measure in REFUND_MEASURES
-        ),
+    refund_amounts = _chart(
+        "Refunds",
+        unit,
+        chart_currency,
+        buckets,
+        refund_chart_rows,
+        REFUND_MEASURES,
+        lambda measure, b: _refund_link(measure, chart_currency, b),
     )
 
     auto_days = int(settings["pro_rata_auto_approve_days"])
@@ -562,6 +539,29 @@ def _rollup_hours(
         {"currency": currency},
     )
     return {(int(h), k): (int(n), int(a)) for h, k, n, a in rows}
+
+
+def _chart(
+    title: str,
+    unit: Literal["day", "hour"],
+    currency: str | None,
+    buckets: Sequence[tuple[Any, Bucket]],
+    rows: Mapping[tuple[Any, str], tuple[int, int]],
+    names: Sequence[str],
+    link: Callable[[str, Bucket], Link],
+) -> Chart:
+    """One series per name of ``names``, a point per bucket: its count and amount from
+    ``rows`` (keyed by bucket key and name) and the list behind it."""
+    return Chart(
+        title=title,
+        unit=unit,
+        currency=currency,
+        buckets=tuple(b for _, b in buckets),
+        series=tuple(
+            Series(name, tuple(_point(rows.get((k, name)), link(name, b)) for k, b in buckets))
+            for name in names
+        ),
+    )
 
 
 def _point(value: tuple[int, int] | None, link: Link) -> Point:

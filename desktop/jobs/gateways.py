@@ -52,9 +52,7 @@ def outcome_text(s: GatewayStatus) -> str:
 class GatewaysModel(SnapshotModel[GatewayStatus]):
     columns = GATEWAY_COLUMNS
     numeric = frozenset(range(4, 8))
-
-    def key_of(self, row: GatewayStatus) -> str:
-        return row.name
+    key = "name"
 
     def data(self, index: Index, role: int = 0) -> Any:
         s = self._rows[index.row()]

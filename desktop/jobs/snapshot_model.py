@@ -21,19 +21,17 @@ RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 class SnapshotModel(QAbstractTableModel, Generic[Row]):
-    """Subclasses name their ``columns``, the ``numeric`` ones (right-aligned) and how a row
-    is found again (``key_of``), and answer ``data``."""
+    """Subclasses name their ``columns``, the ``numeric`` ones (right-aligned) and the field
+    a row is found again by (``key``), and answer ``data``."""
 
     columns: tuple[str, ...] = ()
     numeric: frozenset[int] = frozenset()
+    key = "id"
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Row] = []
         self._now = datetime.now(UTC)
-
-    def key_of(self, row: Row) -> str:
-        raise NotImplementedError  # each model says which field names a row
 
     def set_rows(self, rows: Sequence[Row], now: datetime) -> None:
         self.beginResetModel()
@@ -45,7 +43,7 @@ class SnapshotModel(QAbstractTableModel, Generic[Row]):
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
     def row_of(self, key: str) -> int:
-        return next((i for i, r in enumerate(self._rows) if self.key_of(r) == key), -1)
+        return next((i for i, r in enumerate(self._rows) if getattr(r, self.key) == key), -1)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self._rows)

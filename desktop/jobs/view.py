@@ -144,13 +144,11 @@ class CopiesModel(SnapshotModel[CopyRow]):
 
     columns = COPY_COLUMNS
     numeric = frozenset({5, 6})
+    key = "client_id"
 
     def __init__(self, own_id: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.own_id = own_id
-
-    def key_of(self, row: CopyRow) -> str:
-        return row.client_id
 
     def data(self, index: Index, role: int = 0) -> Any:
         r = self._rows[index.row()]
