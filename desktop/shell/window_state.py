@@ -70,9 +70,21 @@ def _within(rect: QRect, area: QRect) -> QRect:
     return QRect(x, y, width, height)
 
 
+# The window state last read or written, per settings file and database kind: a view built
+# later finds its layout here instead of reading the settings file on the UI thread again.
+_known: dict[tuple[str, str], settings.WindowState] = {}
+
+
+def _state(kind: str, *, fresh: bool = False) -> settings.WindowState:
+    key = (str(settings.settings_path()), kind)
+    if fresh or key not in _known:
+        _known[key] = settings.window_state(kind)
+    return _known[key]
+
+
 def restore(window: QMainWindow, host: PlacedWindow, kind: str) -> settings.WindowState:
     """Put the window (before it is shown) as it was left for ``kind``."""
-    state = settings.window_state(kind)
+    state = _state(kind, fresh=True)
     minimum = window.minimumSizeHint()
     rect = fitted(state, (minimum.width(), minimum.height()))
     if rect is not None:
@@ -88,12 +100,15 @@ def remember(window: QMainWindow, host: PlacedWindow, kind: str) -> bool:
     """Write down the window as it is now for ``kind``; the layouts of views not opened this
     time are kept as they were."""
     state = capture(window, host.current_key())
-    state.layouts = {**settings.window_state(kind).layouts, **host.view_layouts()}
-    return settings.remember_window(kind, state)
+    state.layouts = {**_state(kind, fresh=True).layouts, **host.view_layouts()}
+    saved = settings.remember_window(kind, state)
+    if saved:
+        _known[(str(settings.settings_path()), kind)] = state
+    return saved
 
 
 def saved_layout(url: str | None, view: str) -> settings.ViewLayout | None:
     """The layout remembered for ``view`` on the database kind of ``url``."""
     if not url:
         return None
-    return settings.window_state(settings.database_kind(url)).layouts.get(view)
+    return _state(settings.database_kind(url)).layouts.get(view)
