@@ -195,8 +195,7 @@ def run_retry(args: argparse.Namespace) -> int:
     f = _filter(args, "failed")
     with opened(args) as ctx:
         # What it would retry and what it leaves out (and why), said before it acts.
-        with ctx.db.read() as session:
-            plan = webhooks.bulk_plan(session, f, ctx.clock.now())
+        plan = webhooks.read_bulk_plan(ctx, f)
         count = plan.count
         if count == 0:
             if args.json:

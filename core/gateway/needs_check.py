@@ -161,6 +161,12 @@ def why_not_review(session: Session, actor: str, state: NeedsCheck, action: str)
     return None
 
 
+def read_review(db: Database, actor: str, refund_id: str) -> GatewayReview | None:
+    """``review`` in a read of its own (the Refunds view's detail, in the pool)."""
+    with db.read() as session:
+        return review(session, actor, refund_id)
+
+
 def review(session: Session, actor: str, refund_id: str) -> GatewayReview | None:
     """The review of a gateway refund (None for a refund of Paydesk's own payments)."""
     state = gateway_state(session, refund_id)

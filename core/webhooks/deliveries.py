@@ -480,6 +480,13 @@ def bulk_plan(session: Session, f: WebhookFilter, now: datetime) -> RetryPlan:
     return retry_plan.plan(session, _conditions(_bulk_filter(f)), now)
 
 
+def read_bulk_plan(ctx: Context, f: WebhookFilter) -> RetryPlan:
+    """``bulk_plan`` of ``f`` as of now, in a read of its own (the dialog runs it in the pool,
+    the command before it acts)."""
+    with ctx.db.read() as session:
+        return bulk_plan(session, f, ctx.clock.now())
+
+
 def bulk_retry(ctx: Context, actor: str, f: WebhookFilter) -> int:
     """``run_bulk_retry`` and how many it retried; raises one sentence, after recording the
     rest, when some gateway logs were asked for and not accepted."""

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.access.activity import action_title
-from core.gateway.needs_check import GatewayReview, review
+from core.gateway.needs_check import GatewayReview, read_review
 from core.money import format_money
 from core.refunds.labels import NEEDS_CHECK_LABEL
 from core.refunds.queue import ACTIONS as ACTIONS
@@ -60,8 +60,7 @@ def load_refund_detail(db: Database, refund_id: str, actor: str) -> RefundDetail
     found = detail_with_rights(db, refund_id, actor)
     checked = None
     if found.detail.refund.gateway is not None:
-        with db.read() as session:
-            checked = review(session, actor, refund_id)
+        checked = read_review(db, actor, refund_id)
     return RefundDetailData(found.detail, found.why_not, checked)
 
 

@@ -204,11 +204,10 @@ class BulkRetryDialog(ActingDialog):
         self.count_label.setStyleSheet("font-weight: 600;")
         self.plan_label.hide()
         self._update_button()
-        db, clock = self.ctx.db, self.ctx.clock
+        ctx = self.ctx
 
         def work() -> tuple[WebhookFilter, RetryPlan]:
-            with db.read() as session:
-                return f, webhooks.bulk_plan(session, f, clock.now())
+            return f, webhooks.read_bulk_plan(ctx, f)
 
         self.runner.submit(work, self._on_count, self._on_error, key=self._key)
 
