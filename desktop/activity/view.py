@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from core.access import activity
@@ -200,16 +201,18 @@ class ActivityView(ListPage[ActivityRow, ActivityFilter, None]):
         self.show_all_button.setAccessibleName("Clear the filters")
         list_page.fit_columns(self.table, self.model, _COLUMN_SAMPLES, COLUMN, mono=("about",))
         self._natural = {COLUMN[k]: self.table.columnWidth(COLUMN[k]) for k in _COLUMN_SAMPLES}
-        self.table.viewport().installEventFilter(self)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
-            self._fit_to_width(self.table.viewport().width())
-        return super().eventFilter(watched, event)
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # The table's own size follows once the layout has run: fit on the next turn (a timer
+        # owned by the view, so it never fires for a view already gone).
+        QTimer.singleShot(0, self, self._fit_to_width)
 
-    def _fit_to_width(self, room: int) -> None:
+    @Slot()
+    def _fit_to_width(self) -> None:
         """Hide the columns one can do without (client, then actor) rather than scroll
-        sideways when the window is narrow; the detail pane has them."""
+        sideways when the window is narrow (they come back as it widens)."""
+        room = self.table.viewport().width()
         # The stretched last column does not shrink below the header's default section size.
         least = max(_DETAILS_LEAST, self.table.horizontalHeader().defaultSectionSize())
         needed = sum(self._natural.values()) + least

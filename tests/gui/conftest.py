@@ -6,6 +6,7 @@ theirs and these never shadow one another."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,15 @@ from desktop.shell.runner import TaskRunner
 from desktop.shell.views import AppServices
 
 STATUSES = ("success", "failed", "pending")
+
+
+@pytest.fixture(autouse=True)
+def _collected_after_each_test() -> Iterator[None]:
+    """What a test leaves to the garbage collector is collected once it is over (its widgets
+    closed, its reads finished), not at some moment inside a later test's event loop while a
+    read runs in the pool: collecting a wrapper Qt still uses there can crash the worker."""
+    yield
+    gc.collect()
 METHODS = ("upi", "card", "netbanking", "wallet")
 
 
